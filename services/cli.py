@@ -1,0 +1,438 @@
+"""The `bvgconnect` command: run the suite, one service, migrations, the clock, the DLQ."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Sequence
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any, NoReturn
+
+from pydantic import ValidationError
+
+from services.runtime import infra
+from services.runtime.settings import DEFAULT_PORTS, SERVICE_NAMES, Settings, describe_error
+
+
+class CliError(Exception):
+    """Ends the command with one line on stderr and a non-zero exit status."""
+
+    def __init__(self, message: str, status: int = 1) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        raise CliError(describe_error(exc), 2) from None
+
+
+def endpoints(settings: Settings) -> tuple[str, str]:
+    """DSN and bootstrap servers: from the environment, else the running embedded suite."""
+    dsn, bootstrap = settings.database_url, settings.kafka_bootstrap_servers
+    if dsn and bootstrap:
+        return dsn, bootstrap
+    state = infra.read_state(settings.data_dir)
+    if state is None:
+        missing = "DATABASE_URL" if not dsn else "KAFKA_BOOTSTRAP_SERVERS"
+        raise CliError(
+            f"setting {missing} is not set and no embedded suite runs in {settings.data_dir} "
+            "(start one with `bvgconnect up`)"
+        )
+    return dsn or str(state["database_url"]), bootstrap or str(state["kafka_bootstrap_servers"])
+
+
+# -- run SERVICE ------------------------------------------------------------------------
+def cmd_run(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from services.registry import spec_of
+    from services.runtime.service import Runtime, StartupError, create_app
+    from services.runtime.telemetry import configure_logging
+
+    settings = load_settings()
+    dsn, bootstrap = endpoints(settings)
+    configure_logging(args.service, settings.log_level, settings.log_format)
+    runtime = Runtime(spec_of(args.service), settings, dsn=dsn, bootstrap=bootstrap)
+    app = create_app(runtime)
+    port = args.port or settings.http_port or DEFAULT_PORTS[args.service]
+
+    async def serve() -> int:
+        try:
+            await runtime.start()
+        except StartupError as exc:
+            await runtime.stop()
+            raise CliError(f"{args.service}: {exc}") from None
+        except Exception as exc:
+            await runtime.stop()
+            raise CliError(f"{args.service}: cannot start ({type(exc).__name__}: {exc})") from None
+        config = uvicorn.Config(
+            app, host=settings.http_host, port=port, log_config=None, access_log=False
+        )
+        server = uvicorn.Server(config)
+        try:
+            await server.serve()
+        finally:
+            await runtime.stop()
+        return 0 if server.started else 1
+
+    return asyncio.run(serve())
+
+
+# -- migrate ----------------------------------------------------------------------------
+async def migrate_all(dsn: str, names: Sequence[str]) -> dict[str, list[str]]:
+    import asyncpg
+
+    from services.registry import spec_of
+    from services.runtime.db import load_migrations, migrate
+
+    applied: dict[str, list[str]] = {}
+    conn = await asyncpg.connect(dsn, timeout=10)
+    try:
+        for name in names:
+            spec = spec_of(name)
+            applied[name] = await migrate(conn, name, load_migrations(spec.migration_sources()))
+    finally:
+        await conn.close()
+    return applied
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    from services.runtime.db import MigrationError, redact_dsn
+
+    unknown = [n for n in args.services if n not in SERVICE_NAMES]
+    if unknown:
+        raise CliError(f"unknown service {unknown[0]!r}; known: {', '.join(SERVICE_NAMES)}", 2)
+    settings = load_settings()
+    dsn, _ = endpoints(settings)
+    try:
+        applied = asyncio.run(migrate_all(dsn, args.services or SERVICE_NAMES))
+    except MigrationError as exc:
+        raise CliError(str(exc)) from None
+    except OSError as exc:
+        raise CliError(f"cannot reach the database at DATABASE_URL={redact_dsn(dsn)} ({exc})") from None
+    for name, names in applied.items():
+        print(f"{name:9} {len(names)} applied" + (f": {', '.join(names)}" if names else ""))
+    return 0
+
+
+# -- up / down --------------------------------------------------------------------------
+def cmd_up(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    data_dir = settings.data_dir.resolve()
+    if infra.read_state(data_dir) is not None:
+        raise CliError(f"a suite already runs from {data_dir} (stop it with `bvgconnect down`)")
+    data_dir.mkdir(parents=True, exist_ok=True)
+    (data_dir / "logs").mkdir(exist_ok=True)
+    started = time.monotonic()
+    pg: infra.EmbeddedPostgres | None = None
+    kafka: infra.EmbeddedKafka | None = None
+    children: dict[str, subprocess.Popen[bytes]] = {}
+    stop = False
+
+    def on_signal(*_: object) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        dsn = settings.database_url
+        if not dsn:
+            pg = infra.EmbeddedPostgres(data_dir / "postgres")
+            dsn = pg.start()
+        bootstrap = settings.kafka_bootstrap_servers
+        if not bootstrap:
+            kafka = infra.EmbeddedKafka()
+            bootstrap = kafka.start(log_path=data_dir / "logs" / "broker.log")
+        asyncio.run(migrate_all(dsn, SERVICE_NAMES))
+        env = {**os.environ, "DATABASE_URL": dsn, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+        env["BVG_DATA_DIR"] = str(data_dir)
+        env["BVG_MIGRATE_ON_START"] = "false"
+        for name in SERVICE_NAMES:
+            log_file = open(data_dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115
+            children[name] = subprocess.Popen(
+                [sys.executable, "-m", "services.cli", "run", name],
+                env={**env, "BVG_HTTP_PORT": str(DEFAULT_PORTS[name])},
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
+        _wait_ready(children, timeout_s=60, should_stop=lambda: stop)
+        infra.write_state(
+            data_dir,
+            {
+                "pid": os.getpid(),
+                "database_url": dsn,
+                "kafka_bootstrap_servers": bootstrap,
+                "services": {n: {"pid": p.pid, "port": DEFAULT_PORTS[n]} for n, p in children.items()},
+            },
+        )
+        demo = "" if args.no_demo else asyncio.run(_load_demo(dsn))
+        elapsed = time.monotonic() - started
+        _print_table(dsn, bootstrap, data_dir, elapsed, demo)
+        while not stop:
+            for name, child in children.items():
+                if child.poll() is not None:
+                    print(f"service {name} exited with status {child.returncode}; see its log")
+                    stop = True
+            time.sleep(0.2)
+        print("stopping ...")
+    finally:
+        _stop_children(children)
+        if kafka is not None:
+            kafka.stop()
+        if pg is not None:
+            pg.stop()
+        infra.clear_state(data_dir)
+    return 0
+
+
+def _wait_ready(
+    children: dict[str, subprocess.Popen[bytes]], *, timeout_s: float, should_stop: Any
+) -> None:
+    deadline = time.monotonic() + timeout_s
+    pending = set(children)
+    while pending:
+        if should_stop():
+            raise CliError("interrupted while starting")
+        for name in sorted(pending):
+            child = children[name]
+            if child.poll() is not None:
+                raise CliError(f"service {name} exited while starting (status {child.returncode})")
+            url = f"http://127.0.0.1:{DEFAULT_PORTS[name]}/readyz"
+            with contextlib.suppress(OSError):
+                with urllib.request.urlopen(url, timeout=1) as answer:  # noqa: S310
+                    if answer.status == 200:
+                        pending.discard(name)
+        if time.monotonic() > deadline:
+            raise CliError(f"services not ready after {timeout_s:.0f} s: {', '.join(sorted(pending))}")
+        time.sleep(0.1)
+
+
+def _stop_children(children: dict[str, subprocess.Popen[bytes]]) -> None:
+    for child in children.values():
+        if child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + 20
+    for child in children.values():
+        try:
+            child.wait(max(deadline - time.monotonic(), 0.1))
+        except subprocess.TimeoutExpired:
+            child.kill()
+            child.wait()
+
+
+async def _load_demo(dsn: str) -> str:
+    from services.auth.demo import DEMO_EMPLOYER_NO, DEMO_LOGIN, DEMO_PASSWORD, load_demo
+    from services.runtime.db import create_pool
+    from services.runtime.outbox import unit_of_work
+
+    pool = await create_pool(dsn, "auth", min_size=1, max_size=1)
+    try:
+        async with unit_of_work(pool, "auth") as uow:
+            await load_demo(uow, now=datetime.now(UTC))
+    finally:
+        await pool.close()
+    return f"employer {DEMO_EMPLOYER_NO}, user {DEMO_LOGIN} / {DEMO_PASSWORD}"
+
+
+def _print_table(dsn: str, bootstrap: str, data_dir: Path, elapsed: float, demo: str) -> None:
+    from services.runtime.db import redact_dsn
+
+    print(f"bvgconnect is up in {elapsed:.1f} s (data in {data_dir}, logs in {data_dir}/logs)")
+    print(f"  postgres  {redact_dsn(dsn)}")
+    print(f"  kafka     {bootstrap}")
+    for name in SERVICE_NAMES:
+        base = f"http://127.0.0.1:{DEFAULT_PORTS[name]}"
+        print(f"  {name:9} {base}   {base}/docs   {base}/metrics")
+    if demo:
+        print(f"  demo      {demo}")
+    print("Ctrl-C stops everything.", flush=True)
+
+
+def cmd_down(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    state = infra.read_state(settings.data_dir.resolve())
+    if state is None:
+        print("no suite is running")
+        return 0
+    pid = int(state["pid"])
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 40
+    while time.monotonic() < deadline:
+        if infra.read_state(settings.data_dir.resolve()) is None:
+            print("stopped")
+            return 0
+        time.sleep(0.2)
+    raise CliError(f"the suite (pid {pid}) did not stop within 40 s")
+
+
+# -- clock ------------------------------------------------------------------------------
+def cmd_clock_tick(args: argparse.Namespace) -> int:
+    from contracts.events.clock import DayStarted, DayStartedPayload
+    from services.runtime.clock import SystemClock, business_date
+
+    settings = load_settings()
+    _, bootstrap = endpoints(settings)
+    now = SystemClock().now()
+    try:
+        day = date.fromisoformat(args.date) if args.date else business_date(now)
+    except ValueError:
+        raise CliError(f"--date {args.date!r} is not a date (YYYY-MM-DD)", 2) from None
+    event = DayStarted.new(
+        occurred_at=now,
+        employer_no=0,
+        correlation_id=f"clock:{day.isoformat()}",
+        payload=DayStartedPayload(business_date=day),
+    )
+    asyncio.run(_publish_direct(settings, bootstrap, event.TOPIC, event.partition_key(), event.model_dump_json().encode()))
+    print(f"published {event.TOPIC} for {day.isoformat()} (event {event.event_id})")
+    return 0
+
+
+async def _publish_direct(settings: Settings, bootstrap: str, topic: str, key: str, value: bytes) -> None:
+    from aiokafka import AIOKafkaProducer
+
+    from services.runtime.service import StartupError, ensure_topics
+
+    try:
+        await ensure_topics(
+            bootstrap,
+            [settings.topic_prefix + topic],
+            partitions=settings.topic_partitions,
+            replication=settings.topic_replication,
+            timeout_s=settings.kafka_connect_timeout_s,
+        )
+    except StartupError as exc:
+        raise CliError(str(exc)) from None
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False, acks="all")
+    await producer.start()
+    try:
+        await producer.send_and_wait(settings.topic_prefix + topic, value=value, key=key.encode())
+    finally:
+        await producer.stop()
+
+
+# -- dlq --------------------------------------------------------------------------------
+def cmd_dlq_list(args: argparse.Namespace) -> int:
+    from services.runtime import dlq
+
+    settings = load_settings()
+    _, bootstrap = endpoints(settings)
+    entries = asyncio.run(dlq.list_entries(bootstrap, settings.topic_prefix, topic=args.topic))
+    if args.json:
+        print(json.dumps([e.as_dict() for e in entries], indent=2))
+        return 0
+    if not entries:
+        print("the dead-letter topics are empty")
+        return 0
+    print(f"{'id':36}  {'topic':34} {'offset':>7}  {'tries':>5}  {'state':8}  error")
+    for e in entries:
+        state = "replayed" if e.replayed else "waiting"
+        print(f"{e.dlq_id:36}  {e.original_topic:34} {e.original_offset:>7}  {e.attempts:>5}  {state:8}  {e.error[:80]}")
+    return 0
+
+
+def cmd_dlq_replay(args: argparse.Namespace) -> int:
+    from services.runtime import dlq
+
+    settings = load_settings()
+    _, bootstrap = endpoints(settings)
+    if not args.all and not args.id and not args.topic:
+        raise CliError("say what to replay: --id ID, --topic TOPIC or --all", 2)
+    replayed = asyncio.run(
+        dlq.replay(bootstrap, settings.topic_prefix, topic=args.topic, dlq_id=args.id)
+    )
+    print(f"replayed {len(replayed)} message(s)")
+    for e in replayed:
+        print(f"  {e.dlq_id} -> {e.original_topic}")
+    return 0
+
+
+# -- contracts --------------------------------------------------------------------------
+def cmd_contracts_export(args: argparse.Namespace) -> int:
+    from contracts import generate
+
+    if args.check:
+        differences = generate.check()
+        for line in differences:
+            print(line)
+        return 1 if differences else 0
+    for path in generate.export():
+        print(path)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="bvgconnect", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    up = sub.add_parser("up", help="start the embedded suite (Postgres, broker, six services)")
+    up.add_argument("--no-demo", action="store_true", help="do not load the demo employer")
+    up.set_defaults(func=cmd_up)
+    sub.add_parser("down", help="stop the suite started by `up`").set_defaults(func=cmd_down)
+
+    mig = sub.add_parser("migrate", help="apply every schema's migrations")
+    mig.add_argument("services", nargs="*", help="only these services (default: all)")
+    mig.set_defaults(func=cmd_migrate)
+
+    run = sub.add_parser("run", help="run one service")
+    run.add_argument("service", choices=SERVICE_NAMES)
+    run.add_argument("--port", type=int, default=0)
+    run.set_defaults(func=cmd_run)
+
+    clock = sub.add_parser("clock", help="the business clock").add_subparsers(
+        dest="clock_command", required=True
+    )
+    tick = clock.add_parser("tick", help="publish clock.day-started")
+    tick.add_argument("--date", help="business date YYYY-MM-DD (default: today in Zurich)")
+    tick.set_defaults(func=cmd_clock_tick)
+
+    dlq = sub.add_parser("dlq", help="dead-letter topics").add_subparsers(
+        dest="dlq_command", required=True
+    )
+    dlq_list = dlq.add_parser("list", help="list dead-lettered messages")
+    dlq_list.add_argument("--topic", help="only this original topic")
+    dlq_list.add_argument("--json", action="store_true")
+    dlq_list.set_defaults(func=cmd_dlq_list)
+    replay = dlq.add_parser("replay", help="publish dead-lettered messages to their topic again")
+    replay.add_argument("--id", help="one message, by its DLQ id")
+    replay.add_argument("--topic", help="every waiting message of this original topic")
+    replay.add_argument("--all", action="store_true", help="every waiting message")
+    replay.set_defaults(func=cmd_dlq_replay)
+
+    contracts = sub.add_parser("contracts", help="event contracts").add_subparsers(
+        dest="contracts_command", required=True
+    )
+    export = contracts.add_parser("export", help="write JSON Schemas and the AsyncAPI document")
+    export.add_argument("--check", action="store_true", help="only report differences")
+    export.set_defaults(func=cmd_contracts_export)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> NoReturn:
+    args = build_parser().parse_args(argv)
+    try:
+        status = int(args.func(args))
+    except CliError as exc:
+        print(f"bvgconnect: {exc}", file=sys.stderr)
+        status = exc.status
+    except KeyboardInterrupt:
+        status = 130
+    sys.exit(status)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,26 @@
+"""Subscriptions of the intake service.
+
+Events whose rules have not landed yet are parked (kept in `parked_events`), never dropped.
+"""
+
+from __future__ import annotations
+
+from contracts.events import auth
+from contracts.events import clock
+from contracts.events import intake
+from contracts.events import pricing
+from services.runtime.consumer import Subscription
+from services.runtime.handlers import park, project_employer
+
+SUBSCRIPTIONS: tuple[Subscription, ...] = (
+    # employer projection
+    Subscription(auth.EmployerChanged, project_employer),
+    # completes check reports (intake issue)
+    Subscription(pricing.RowPriced, park),
+    # connector submissions (intake issue)
+    Subscription(intake.ListSubmitted, park),
+    # lateness of lists (intake issue)
+    Subscription(clock.DayStarted, park),
+)
+
+PRODUCES = (intake.ListReceived, intake.RowValidated, intake.ListChecked,)

@@ -1,0 +1,1 @@
+"""What every service runs on: settings, database, outbox/inbox, broker, telemetry, clock."""

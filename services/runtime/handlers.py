@@ -1,0 +1,59 @@
+"""Handlers more than one service uses: the employer projection, and parking."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from contracts.envelope import Envelope
+from contracts.events.auth import EmployerChanged
+
+from .outbox import UnitOfWork
+
+EMPLOYER_MIGRATIONS = ("employers", Path(__file__).parent / "employers")
+
+
+async def project_employer(uow: UnitOfWork, event: Envelope) -> None:
+    """Keep the service's own copy of an employer (ARCHITECTURE: no shared schemas).
+
+    An older change arriving after a newer one (replay) does not overwrite it.
+    """
+    assert isinstance(event, EmployerChanged)
+    p = event.payload
+    await uow.conn.execute(
+        """
+        INSERT INTO employers (employer_no, name, address, canton, language, enabled_topics,
+                               status, affiliated_from, affiliated_until, employer_share,
+                               changed_at)
+        VALUES ($1, $2, $3::jsonb, $4, $5, $6, $7, $8, $9, $10, $11)
+        ON CONFLICT (employer_no) DO UPDATE SET
+            name = EXCLUDED.name, address = EXCLUDED.address, canton = EXCLUDED.canton,
+            language = EXCLUDED.language, enabled_topics = EXCLUDED.enabled_topics,
+            status = EXCLUDED.status, affiliated_from = EXCLUDED.affiliated_from,
+            affiliated_until = EXCLUDED.affiliated_until,
+            employer_share = EXCLUDED.employer_share, changed_at = EXCLUDED.changed_at
+        WHERE employers.changed_at <= EXCLUDED.changed_at
+        """,
+        event.employer_no,
+        p.name,
+        p.address.model_dump_json(),
+        p.canton,
+        p.language,
+        [str(t) for t in p.enabled_topics],
+        p.status,
+        p.affiliated_from,
+        p.affiliated_until,
+        p.employer_share,
+        event.occurred_at,
+    )
+
+
+async def park(uow: UnitOfWork, event: Envelope) -> None:
+    """Keep an event whose rules have not landed yet, so nothing is lost meanwhile."""
+    await uow.conn.execute(
+        "INSERT INTO parked_events (event_id, topic, employer_no, body) "
+        "VALUES ($1, $2, $3, $4::jsonb) ON CONFLICT DO NOTHING",
+        event.event_id,
+        event.TOPIC,
+        event.employer_no,
+        event.model_dump_json(),
+    )

@@ -1,0 +1,240 @@
+"""Transactional outbox: state and events in one transaction; a relay publishes in order.
+
+A crash anywhere loses nothing: an event is in the outbox once its transaction commits,
+and stays unpublished until the broker acknowledged it. A crash between the broker's
+acknowledgement and marking the row may publish it again; consumers deduplicate (inbox).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+from contracts import Envelope
+
+from .telemetry import Metrics, extract, inject
+
+log = logging.getLogger("bvgconnect.outbox")
+
+
+def channel(schema: str) -> str:
+    """LISTEN/NOTIFY channel that wakes the relay of one schema."""
+    return f"outbox_{schema}"
+
+
+@dataclass
+class UnitOfWork:
+    """One transaction of one service: its own rows plus the events it publishes."""
+
+    conn: asyncpg.Connection
+    schema: str
+    _pending: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def publish(self, event: Envelope) -> None:
+        """Publish `event` when (and only if) this transaction commits."""
+        self._pending.append(
+            (
+                event.event_id,
+                event.TOPIC,
+                event.partition_key(),
+                event.model_dump_json().encode(),
+                json.dumps(inject()),
+            )
+        )
+
+    async def flush(self) -> int:
+        """Write the collected events into the outbox (inside the transaction)."""
+        if not self._pending:
+            return 0
+        rows, self._pending = self._pending, []
+        await self.conn.executemany(
+            "INSERT INTO outbox (event_id, topic, key, value, headers) "
+            "VALUES ($1, $2, $3, $4, $5::jsonb)",
+            rows,
+        )
+        await self.conn.execute("SELECT pg_notify($1, '')", channel(self.schema))
+        return len(rows)
+
+
+@contextlib.asynccontextmanager
+async def unit_of_work(pool: asyncpg.Pool, schema: str) -> AsyncIterator[UnitOfWork]:
+    """Open a transaction; on success write the outbox and commit, else roll back."""
+    async with pool.acquire() as conn, conn.transaction():
+        uow = UnitOfWork(conn, schema)
+        yield uow
+        await uow.flush()
+
+
+@dataclass
+class RelayFaults:
+    """Fault injection points for tests: raise to simulate a crash at that point."""
+
+    before_publish: Callable[[], None] | None = None
+    after_publish: Callable[[], None] | None = None
+
+
+class OutboxRelay:
+    """Publishes outbox rows of one schema in id order; one active relay per schema.
+
+    The relay holds a session advisory lock on its own connection, so two instances of a
+    service never publish the same schema's rows in parallel (which would reorder keys).
+    """
+
+    def __init__(
+        self,
+        *,
+        dsn: str,
+        schema: str,
+        service: str,
+        producer: AIOKafkaProducer,
+        topic_name: Callable[[str], str],
+        metrics: Metrics,
+        tracer: trace.Tracer,
+        batch_size: int = 1000,
+        poll_ms: int = 1000,
+        faults: RelayFaults | None = None,
+    ) -> None:
+        self.dsn = dsn
+        self.schema = schema
+        self.service = service
+        self.producer = producer
+        self.topic_name = topic_name
+        self.metrics = metrics
+        self.tracer = tracer
+        self.batch_size = batch_size
+        self.poll_s = poll_ms / 1000
+        self.faults = faults or RelayFaults()
+        self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._conn: asyncpg.Connection | None = None
+        self.active = False
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"outbox-relay-{self.schema}")
+
+    async def stop(self, drain_s: float = 10.0) -> None:
+        """Stop after publishing what is pending (at most `drain_s` seconds)."""
+        self._stopping.set()
+        self._wake.set()
+        if self._task is not None:
+            try:
+                await asyncio.wait_for(self._task, timeout=drain_s)
+            except TimeoutError:
+                log.warning("outbox drain timed out; rows stay for the next start")
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await self._task
+            self._task = None
+
+    @property
+    def task(self) -> asyncio.Task[None] | None:
+        return self._task
+
+    def _on_notify(self, *_: object) -> None:
+        self._wake.set()
+
+    async def _connect(self) -> asyncpg.Connection:
+        conn = await asyncpg.connect(self.dsn, server_settings={"search_path": self.schema})
+        await conn.add_listener(channel(self.schema), self._on_notify)
+        return conn
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                if self._conn is None or self._conn.is_closed():
+                    self._conn = await self._connect()
+                    self.active = False
+                if not self.active:
+                    self.active = bool(
+                        await self._conn.fetchval(
+                            "SELECT pg_try_advisory_lock(hashtextextended($1, 0))",
+                            f"relay:{self.schema}",
+                        )
+                    )
+                if self.active:
+                    published = await self.publish_pending(self._conn)
+                    backoff = 0.1
+                    if published:
+                        continue  # more may be waiting
+                if self._stopping.is_set():
+                    break
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if self._stopping.is_set():
+                    log.warning("outbox relay stopped with rows pending: %s", type(exc).__name__)
+                    break
+                log.warning("outbox relay error, retrying: %s", type(exc).__name__)
+                await self._close_conn()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 5.0)
+        await self._close_conn()
+
+    async def _close_conn(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                await self._conn.close()
+        self._conn = None
+        self.active = False
+
+    async def publish_pending(self, conn: asyncpg.Connection) -> int:
+        """Publish one batch of pending rows; returns how many were published."""
+        rows = await conn.fetch(
+            "SELECT id, topic, key, value, headers FROM outbox "
+            "WHERE published_at IS NULL ORDER BY id LIMIT $1",
+            self.batch_size,
+        )
+        if not rows:
+            self.metrics.outbox_pending.labels(self.service).set(0)
+            return 0
+        if self.faults.before_publish is not None:
+            self.faults.before_publish()
+        waits: list[Awaitable[Any]] = []
+        spans = []
+        for row in rows:
+            stored = json.loads(row["headers"]) if isinstance(row["headers"], str) else {}
+            span = self.tracer.start_span(
+                f"{row['topic']} publish",
+                context=extract(stored),
+                kind=SpanKind.PRODUCER,
+                attributes={"messaging.system": "kafka", "messaging.destination": row["topic"]},
+            )
+            spans.append(span)
+            headers = [(k, v.encode()) for k, v in inject(trace.set_span_in_context(span)).items()]
+            waits.append(
+                await self.producer.send(
+                    self.topic_name(row["topic"]),
+                    value=row["value"],
+                    key=row["key"].encode(),
+                    headers=headers,
+                )
+            )
+        try:
+            await asyncio.gather(*waits)
+        finally:
+            for span in spans:
+                span.end()
+        if self.faults.after_publish is not None:
+            self.faults.after_publish()
+        ids = [row["id"] for row in rows]
+        await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", ids)
+        for row in rows:
+            self.metrics.published.labels(self.service, row["topic"]).inc()
+        pending = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        self.metrics.outbox_pending.labels(self.service).set(pending)
+        return len(rows)

@@ -1,0 +1,359 @@
+"""One service process: pool, migrations, broker, consumers, outbox relay, HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker, KafkaMessage
+from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
+from faststream.kafka.prometheus import KafkaPrometheusMiddleware
+from opentelemetry.sdk.trace.export import SpanExporter
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from contracts.envelope import Envelope
+
+from .clock import Clock, SystemClock
+from .consumer import Consumer, Subscription, dlq_topic
+from .db import create_pool, load_migrations, migrate, quote_ident
+from .errors import install_error_handlers
+from .outbox import OutboxRelay, RelayFaults, UnitOfWork, unit_of_work
+from .settings import Settings
+from .telemetry import Metrics, make_tracer_provider
+
+log = logging.getLogger("bvgconnect.runtime")
+
+RUNTIME_MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+class StartupError(Exception):
+    """The process cannot start; the message is one line for the operator."""
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """What makes a service: its name, migrations, subscriptions, topics and HTTP routes."""
+
+    name: str
+    migrations: Path
+    subscriptions: tuple[Subscription, ...] = ()
+    produces: tuple[type[Envelope], ...] = ()
+    routers: tuple[APIRouter, ...] = ()
+    title: str = ""
+    extra_migrations: tuple[tuple[str, Path], ...] = ()
+
+    def migration_sources(self) -> dict[str, Path]:
+        sources = {"runtime": RUNTIME_MIGRATIONS}
+        sources.update(dict(self.extra_migrations))
+        sources[self.name] = self.migrations
+        return sources
+
+
+@dataclass
+class Runtime:
+    """Everything one running service holds; started and stopped as one."""
+
+    spec: ServiceSpec
+    settings: Settings
+    dsn: str
+    bootstrap: str
+    clock: Clock = field(default_factory=SystemClock)
+    span_exporter: SpanExporter | None = None
+    schema: str = ""
+    relay_faults: RelayFaults | None = None
+    run_relay: bool = True
+
+    def __post_init__(self) -> None:
+        self.schema = self.schema or self.spec.name
+        quote_ident(self.schema)
+        self.metrics = Metrics.create()
+        self.tracer_provider = make_tracer_provider(
+            self.spec.name, otlp_endpoint=self.settings.otlp_endpoint, exporter=self.span_exporter
+        )
+        self.tracer = self.tracer_provider.get_tracer("bvgconnect.runtime")
+        self.pool: asyncpg.Pool | None = None
+        self.producer: AIOKafkaProducer | None = None
+        self.broker: KafkaBroker | None = None
+        self.relay: OutboxRelay | None = None
+        self.consumers: list[Consumer] = []
+        self._subscribers: list[Any] = []
+        self._lag_task: asyncio.Task[None] | None = None
+        self.started = False
+
+    # -- naming -------------------------------------------------------------------------
+    def topic_name(self, logical: str) -> str:
+        return f"{self.settings.topic_prefix}{logical}"
+
+    @property
+    def group_id(self) -> str:
+        return f"{self.settings.topic_prefix}bvgconnect.{self.spec.name}"
+
+    def topics(self) -> list[str]:
+        names = {s.topic for s in self.spec.subscriptions}
+        names |= {dlq_topic(s.topic) for s in self.spec.subscriptions}
+        names |= {m.TOPIC for m in self.spec.produces}
+        return sorted(names)
+
+    # -- life cycle ---------------------------------------------------------------------
+    async def start(self) -> None:
+        s = self.settings
+        try:
+            self.pool = await create_pool(
+                self.dsn,
+                self.schema,
+                min_size=s.db_pool_min,
+                max_size=max(s.db_pool_max, s.db_pool_min),
+                timeout=s.db_connect_timeout_s,
+            )
+        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            raise StartupError(
+                f"cannot reach the database at DATABASE_URL={_safe(self.dsn)} "
+                f"({type(exc).__name__}: {exc})"
+            ) from None
+        if s.migrate_on_start:
+            await self.migrate()
+        await ensure_topics(
+            self.bootstrap,
+            [self.topic_name(t) for t in self.topics()],
+            partitions=s.topic_partitions,
+            replication=s.topic_replication,
+            timeout_s=s.kafka_connect_timeout_s,
+        )
+        self.producer = AIOKafkaProducer(
+            bootstrap_servers=self.bootstrap,
+            enable_idempotence=False,
+            acks="all",
+            linger_ms=2,
+            client_id=f"bvgconnect-{self.spec.name}",
+        )
+        await self.producer.start()
+        self.broker = KafkaBroker(
+            self.bootstrap,
+            enable_idempotence=False,
+            client_id=f"bvgconnect-{self.spec.name}",
+            middlewares=[
+                KafkaTelemetryMiddleware(tracer_provider=self.tracer_provider),
+                KafkaPrometheusMiddleware(
+                    registry=self.metrics.registry, app_name=f"bvgconnect-{self.spec.name}"
+                ),
+            ],
+            logger=logging.getLogger("faststream"),
+        )
+        for subscription in self.spec.subscriptions:
+            self._subscribe(subscription)
+        await self.broker.start()
+        if self.run_relay:
+            self.relay = OutboxRelay(
+                dsn=self.dsn,
+                schema=self.schema,
+                service=self.spec.name,
+                producer=self.producer,
+                topic_name=self.topic_name,
+                metrics=self.metrics,
+                tracer=self.tracer,
+                batch_size=s.outbox_batch_size,
+                poll_ms=s.outbox_poll_ms,
+                faults=self.relay_faults,
+            )
+            self.relay.start()
+        self._lag_task = asyncio.create_task(self._watch_lag(), name="consumer-lag")
+        self.started = True
+
+    def _subscribe(self, subscription: Subscription) -> None:
+        assert self.broker is not None and self.pool is not None and self.producer is not None
+        consumer = Consumer(
+            service=self.spec.name,
+            schema=self.schema,
+            pool=self.pool,
+            subscription=subscription,
+            producer=self.producer,
+            topic_name=self.topic_name,
+            tracer=self.tracer,
+            metrics=self.metrics,
+            retry_attempts=self.settings.retry_attempts,
+            retry_backoff_s=self.settings.retry_backoff_ms / 1000,
+        )
+        self.consumers.append(consumer)
+        subscriber = self.broker.subscriber(
+            self.topic_name(subscription.topic),
+            group_id=self.group_id,
+            batch=True,
+            max_records=self.settings.consumer_max_records,
+            batch_timeout_ms=self.settings.consumer_batch_timeout_ms,
+            auto_offset_reset="earliest",
+            ack_policy=AckPolicy.MANUAL,
+            decoder=_skip_decoding,
+        )
+
+        async def on_batch(body: Any, msg: KafkaMessage) -> None:
+            records = msg.raw_message
+            await consumer.handle_batch(records if isinstance(records, tuple) else (records,))
+            await msg.ack()
+
+        subscriber(on_batch)
+        self._subscribers.append(subscriber)
+
+    async def stop(self) -> None:
+        """Stop consuming, drain the outbox, close everything (SIGTERM path)."""
+        for consumer in self.consumers:
+            consumer.stopping = True
+        if self._lag_task is not None:
+            self._lag_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._lag_task
+        if self.broker is not None:
+            with contextlib.suppress(Exception):
+                await self.broker.stop()
+        if self.relay is not None:
+            await self.relay.stop(self.settings.shutdown_drain_s)
+        if self.producer is not None:
+            with contextlib.suppress(Exception):
+                await self.producer.stop()
+        if self.pool is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self.pool.close(), timeout=5)
+        self.tracer_provider.shutdown()
+        self.started = False
+
+    async def migrate(self) -> list[str]:
+        assert self.pool is not None
+        migrations = load_migrations(self.spec.migration_sources())
+        async with self.pool.acquire() as conn:
+            return await migrate(conn, self.schema, migrations)
+
+    # -- work ---------------------------------------------------------------------------
+    def unit_of_work(self) -> contextlib.AbstractAsyncContextManager[UnitOfWork]:
+        """A transaction whose published events go out through the outbox."""
+        assert self.pool is not None, "runtime not started"
+        return unit_of_work(self.pool, self.schema)
+
+    async def readiness(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+        try:
+            assert self.pool is not None
+            await asyncio.wait_for(self.pool.fetchval("SELECT 1"), timeout=2)
+            checks["database"] = "ok"
+        except Exception as exc:
+            checks["database"] = f"unavailable ({type(exc).__name__})"
+        producer_ok = self.producer is not None and not self.producer._closed
+        checks["broker"] = "ok" if producer_ok else "unavailable"
+        relay_ok = self.relay is None or (self.relay.task is not None and not self.relay.task.done())
+        checks["outbox_relay"] = "ok" if relay_ok else "stopped"
+        return checks
+
+    async def _watch_lag(self) -> None:
+        while True:
+            await asyncio.sleep(5)
+            for subscriber, consumer in zip(self._subscribers, self.consumers, strict=False):
+                kafka = getattr(subscriber, "consumer", None)
+                if kafka is None:
+                    continue
+                try:
+                    for tp in kafka.assignment():
+                        end = kafka.highwater(tp)
+                        if end is None:
+                            continue
+                        position = await kafka.position(TopicPartition(tp.topic, tp.partition))
+                        self.metrics.consumer_lag.labels(
+                            self.spec.name, consumer.topic, str(tp.partition)
+                        ).set(max(end - position, 0))
+                except Exception as exc:  # metrics must never take the service down
+                    log.debug("lag check failed: %s", type(exc).__name__)
+
+
+async def _skip_decoding(message: Any) -> None:
+    """The consumer validates raw bytes with the contract model itself; FastStream need not."""
+    return None
+
+
+def _safe(dsn: str) -> str:
+    from .db import redact_dsn
+
+    return redact_dsn(dsn)
+
+
+async def ensure_topics(
+    bootstrap: str, names: list[str], *, partitions: int, replication: int, timeout_s: float
+) -> None:
+    """Create missing topics (existing ones are left as they are)."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    try:
+        await asyncio.wait_for(admin.start(), timeout=timeout_s)
+    except Exception as exc:
+        with contextlib.suppress(Exception):
+            await admin.close()
+        raise StartupError(
+            f"cannot reach the broker at KAFKA_BOOTSTRAP_SERVERS={bootstrap} ({type(exc).__name__})"
+        ) from None
+    try:
+        if names:
+            existing = set(await admin.list_topics())
+            missing = [n for n in names if n not in existing]
+            if missing:
+                await admin.create_topics(
+                    [NewTopic(n, partitions, replication) for n in missing]
+                )
+    finally:
+        await admin.close()
+
+
+def create_app(runtime: Runtime) -> FastAPI:
+    """The service's HTTP face: its routers plus /healthz, /readyz and /metrics."""
+    spec = runtime.spec
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if not runtime.started:
+            await runtime.start()
+            try:
+                yield
+            finally:
+                await runtime.stop()
+        else:
+            yield
+
+    app = FastAPI(title=spec.title or f"bvgconnect {spec.name}", version="0.1.0", lifespan=lifespan)
+    app.state.runtime = runtime
+    install_error_handlers(app)
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        """The process is alive."""
+        return {"status": "ok", "service": spec.name}
+
+    @app.get("/readyz", tags=["operations"])
+    async def readyz() -> JSONResponse:
+        """The database, the broker and the outbox relay are usable."""
+        checks = await runtime.readiness()
+        ready = all(v == "ok" for v in checks.values())
+        body = {"status": "ready" if ready else "not ready", "checks": checks}
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    @app.get("/metrics", tags=["operations"])
+    async def metrics() -> Response:
+        """Prometheus metrics of this service."""
+        return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    for router in spec.routers:
+        app.include_router(router)
+    return app
+
+
+def get_runtime(request: Request) -> Runtime:
+    """FastAPI dependency: the runtime of the service answering the request."""
+    runtime: Runtime = request.app.state.runtime
+    return runtime
+
+
+RuntimeFactory = Callable[[Settings], Runtime]

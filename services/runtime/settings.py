@@ -1,0 +1,85 @@
+"""Settings of one service process (pydantic-settings, prefix `BVG_`).
+
+Built in the app factory, never at import. `DATABASE_URL` and `KAFKA_BOOTSTRAP_SERVERS`
+are read without prefix, as the deployment world names them.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICE_NAMES = ("auth", "intake", "coverage", "pricing", "billing", "dunning")
+ServiceName = Literal["auth", "intake", "coverage", "pricing", "billing", "dunning"]
+
+#: HTTP port of each service in the embedded suite (`bvgconnect up`).
+DEFAULT_PORTS: dict[str, int] = {
+    "auth": 8101,
+    "intake": 8102,
+    "coverage": 8103,
+    "pricing": 8104,
+    "billing": 8105,
+    "dunning": 8106,
+}
+
+
+class Settings(BaseSettings):
+    """Everything a service process needs to know about its surroundings."""
+
+    model_config = SettingsConfigDict(env_prefix="BVG_", extra="ignore", frozen=True)
+
+    database_url: str = Field(
+        default="",
+        validation_alias=AliasChoices("DATABASE_URL", "BVG_DATABASE_URL"),
+        description="PostgreSQL DSN; empty means the embedded server in the data folder.",
+    )
+    kafka_bootstrap_servers: str = Field(
+        default="",
+        validation_alias=AliasChoices("KAFKA_BOOTSTRAP_SERVERS", "BVG_KAFKA_BOOTSTRAP_SERVERS"),
+        description="host:port[,host:port]; empty means the embedded broker.",
+    )
+    data_dir: Path = Field(default=Path(".bvgconnect"), description="Embedded data folder.")
+    http_host: str = Field(default="127.0.0.1", description="Address the HTTP API binds to.")
+    http_port: int = Field(default=0, ge=0, le=65535, description="0: the service's default.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
+    otlp_endpoint: str = Field(default="", description="OTLP/HTTP traces endpoint; empty: none.")
+    topic_prefix: str = Field(
+        default="", pattern=r"^[A-Za-z0-9._-]*$", description="Prefix for every topic (tests)."
+    )
+    topic_partitions: int = Field(default=6, ge=1, le=1000)
+    topic_replication: int = Field(default=1, ge=1, le=10)
+    consumer_max_records: int = Field(default=500, ge=1, le=10000)
+    consumer_batch_timeout_ms: int = Field(default=20, ge=0, le=10000)
+    retry_attempts: int = Field(default=3, ge=1, le=20, description="Tries before the DLQ.")
+    retry_backoff_ms: int = Field(default=200, ge=0, le=60000, description="First retry delay.")
+    outbox_batch_size: int = Field(default=1000, ge=1, le=10000)
+    outbox_poll_ms: int = Field(default=1000, ge=10, le=60000, description="Relay fallback poll.")
+    db_pool_min: int = Field(default=2, ge=1, le=100)
+    db_pool_max: int = Field(default=10, ge=1, le=100)
+    db_connect_timeout_s: float = Field(default=5.0, gt=0, le=120)
+    kafka_connect_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    migrate_on_start: bool = Field(default=True, description="Apply migrations at start-up.")
+    shutdown_drain_s: float = Field(default=10.0, ge=0, le=300, description="Outbox drain time.")
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets a settings field (for error messages)."""
+    info = Settings.model_fields[field]
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices):
+        first = alias.choices[0]
+        return first if isinstance(first, str) else field.upper()
+    return f"BVG_{field.upper()}"
+
+
+def describe_error(error: ValidationError) -> str:
+    """One line naming the malformed setting, its variable and why."""
+    first = error.errors()[0]
+    loc = first.get("loc") or ("?",)
+    field = str(loc[0])
+    name = env_name(field) if field in Settings.model_fields else field
+    return f"setting {name} is malformed: {first.get('msg', 'invalid value')}"

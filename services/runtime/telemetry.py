@@ -1,0 +1,157 @@
+"""Traces (OpenTelemetry), metrics (Prometheus) and JSON logs — ids only, no personal data."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from opentelemetry.trace.propagation.tracecontext import TraceContextTextMapPropagator
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+PROPAGATOR = TraceContextTextMapPropagator()
+
+# AHV numbers (with or without dots) must never reach a log line, even by accident.
+_AHV = re.compile(r"756[.\s]?\d{4}[.\s]?\d{4}[.\s]?\d{2}")
+
+
+def inject(context: Context | None = None) -> dict[str, str]:
+    """The W3C trace headers of the current (or given) context."""
+    carrier: dict[str, str] = {}
+    PROPAGATOR.inject(carrier, context=context)
+    return carrier
+
+
+def extract(headers: Mapping[str, str]) -> Context:
+    return PROPAGATOR.extract(dict(headers))
+
+
+def make_tracer_provider(
+    service: str, *, otlp_endpoint: str = "", exporter: SpanExporter | None = None
+) -> TracerProvider:
+    """One provider per service runtime, so spans carry the right `service.name`."""
+    provider = TracerProvider(resource=Resource.create({"service.name": f"bvgconnect-{service}"}))
+    if exporter is not None:
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
+    if otlp_endpoint:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=otlp_endpoint)))
+    return provider
+
+
+@dataclass(frozen=True)
+class Metrics:
+    """The runtime's Prometheus metrics, in a registry of the service's own."""
+
+    registry: CollectorRegistry
+    consumed: Counter
+    handler_seconds: Histogram
+    published: Counter
+    outbox_pending: Gauge
+    consumer_lag: Gauge
+    dlq: Counter
+
+    @classmethod
+    def create(cls) -> Metrics:
+        registry = CollectorRegistry()
+        return cls(
+            registry=registry,
+            consumed=Counter(
+                "bvg_events_consumed",
+                "Events taken from the broker, by outcome (handled, duplicate, retried, dlq).",
+                ["service", "topic", "outcome"],
+                registry=registry,
+            ),
+            handler_seconds=Histogram(
+                "bvg_handler_seconds",
+                "Time to handle one batch of events in one transaction, per event.",
+                ["service", "topic"],
+                registry=registry,
+                buckets=(0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5),
+            ),
+            published=Counter(
+                "bvg_outbox_published",
+                "Events the outbox relay published.",
+                ["service", "topic"],
+                registry=registry,
+            ),
+            outbox_pending=Gauge(
+                "bvg_outbox_pending",
+                "Outbox rows not yet published.",
+                ["service"],
+                registry=registry,
+            ),
+            consumer_lag=Gauge(
+                "bvg_consumer_lag",
+                "Messages behind the end of each assigned partition.",
+                ["service", "topic", "partition"],
+                registry=registry,
+            ),
+            dlq=Counter(
+                "bvg_dlq_messages",
+                "Messages sent to a dead-letter topic after their retries.",
+                ["service", "topic"],
+                registry=registry,
+            ),
+        )
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line, with the trace id of the current span."""
+
+    def __init__(self, service: str) -> None:
+        super().__init__()
+        self.service = service
+
+    def format(self, record: logging.LogRecord) -> str:
+        span = trace.get_current_span().get_span_context()
+        entry: dict[str, object] = {
+            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "service": self.service,
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+        }
+        if span.is_valid:
+            entry["trace_id"] = format(span.trace_id, "032x")
+            entry["span_id"] = format(span.span_id, "016x")
+        for key in ("event_id", "topic", "employer_no", "upload_id", "outcome"):
+            value = getattr(record, key, None)
+            if value is not None:
+                entry[key] = str(value)
+        if record.exc_info and record.exc_info[0] is not None:
+            entry["error"] = record.exc_info[0].__name__
+        return json.dumps(entry, ensure_ascii=False)
+
+
+def redact(text: str) -> str:
+    return _AHV.sub("756.****.****.**", text)
+
+
+def configure_logging(service: str, level: str = "INFO", fmt: str = "json") -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if fmt == "json":
+        handler.setFormatter(JsonFormatter(service))
+    else:
+        handler.setFormatter(logging.Formatter(f"%(asctime)s {service} %(levelname)s %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # FastStream logs every message received; that is noise at this volume.
+    logging.getLogger("faststream").setLevel(logging.WARNING)
+    logging.getLogger("aiokafka").setLevel(logging.WARNING)
+    logging.getLogger("uvicorn.access").setLevel(logging.WARNING)
+
+
+def get_tracer(provider: TracerProvider, name: str) -> trace.Tracer:
+    return provider.get_tracer(name)
