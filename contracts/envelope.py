@@ -22,7 +22,7 @@ class Envelope(BaseModel):
     `model_dump_json()`; money inside payloads travels as decimal strings.
     """
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")
 
     #: Topic this event is published on, `<service>.<event>.v<major>`; set by subclasses.
     TOPIC: ClassVar[str] = ""

@@ -62,6 +62,8 @@ Recipient = Literal["catch_all", "labour_office", "association"]
 
 
 class Payload(BaseModel):
-    """Base of every payload and nested object: immutable, unknown fields refused."""
+    """Base of every payload and nested object: immutable; unknown fields are ignored, so an
+    added optional field does not break a consumer that has not been updated yet (tolerant
+    reader)."""
 
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    model_config = ConfigDict(frozen=True, extra="ignore")

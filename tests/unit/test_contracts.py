@@ -439,10 +439,13 @@ def test_money_refuses_what_is_not_a_finite_amount(bad: str) -> None:
         Amount.model_validate({"value": bad})
 
 
-def test_envelope_subclasses_are_frozen_and_strict() -> None:
+def test_envelopes_are_frozen_and_tolerant_of_added_fields() -> None:
     raw = json.loads((EXAMPLES / "clock.day-started.v1" / "business-day.json").read_bytes())
+    # A field added by a newer producer does not break an older consumer (tolerant reader).
+    newer = {**raw, "unexpected": 1, "payload": {**raw["payload"], "added_later": "x"}}
+    assert DayStarted.model_validate(newer) == DayStarted.model_validate(raw)
     with pytest.raises(ValidationError):
-        DayStarted.model_validate({**raw, "unexpected": 1})
+        DayStarted.model_validate({**raw, "payload": {}})
     event = DayStarted.model_validate(raw)
     with pytest.raises(ValidationError):
         event.employer_no = 1  # type: ignore[misc]
