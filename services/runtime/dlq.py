@@ -64,7 +64,7 @@ async def _read_topics(
     await reader.start()
     found: list[tuple[TopicPartition, ConsumerRecord[bytes, bytes]]] = []
     try:
-        await reader.force_metadata_update()
+        await reader.topics()  # loads the metadata
         partitions = [
             TopicPartition(t, p)
             for t in topics

@@ -75,9 +75,13 @@ async def unit_of_work(pool: asyncpg.Pool, schema: str) -> AsyncIterator[UnitOfW
         await uow.flush()
 
 
+class RelayCrash(Exception):
+    """Raised by a fault hook: the relay dies there, as a killed process would."""
+
+
 @dataclass
 class RelayFaults:
-    """Fault injection points for tests: raise to simulate a crash at that point."""
+    """Fault injection points for tests: raise `RelayCrash` to die at that point."""
 
     before_publish: Callable[[], None] | None = None
     after_publish: Callable[[], None] | None = None
@@ -127,6 +131,10 @@ class OutboxRelay:
         """Stop after publishing what is pending (at most `drain_s` seconds)."""
         self._stopping.set()
         self._wake.set()
+        if self._task is not None and self._task.done():
+            if not self._task.cancelled() and self._task.exception() is not None:
+                log.warning("outbox relay had died: %s", type(self._task.exception()).__name__)
+            self._task = None  # nothing to drain from here; the next start publishes
         if self._task is not None:
             try:
                 await asyncio.wait_for(self._task, timeout=drain_s)
@@ -174,6 +182,9 @@ class OutboxRelay:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), timeout=self.poll_s)
             except asyncio.CancelledError:
+                raise
+            except RelayCrash:
+                await self._close_conn()  # a dead process's connections close, and its lock
                 raise
             except Exception as exc:
                 if self._stopping.is_set():

@@ -16,7 +16,7 @@ async def read_topic(bootstrap: str, topic: str) -> list[ConsumerRecord[bytes, b
     )
     await reader.start()
     try:
-        await reader.force_metadata_update()
+        await reader.topics()  # loads the metadata
         partitions = [TopicPartition(topic, p) for p in reader.partitions_for_topic(topic) or ()]
         if not partitions:
             return []
