@@ -95,6 +95,8 @@ def fast_settings(prefix: str, **overrides: Any) -> Settings:
         "topic_partitions": 3,
         "consumer_batch_timeout_ms": 10,
         "retry_backoff_ms": 20,
+        "consumer_heartbeat_ms": 200,
+        "consumer_session_timeout_ms": 3000,
         "outbox_poll_ms": 200,
         "db_pool_min": 1,
         "db_pool_max": 4,

@@ -87,7 +87,7 @@ class Runtime:
         self.broker: KafkaBroker | None = None
         self.relay: OutboxRelay | None = None
         self.consumers: list[Consumer] = []
-        self._subscribers: list[Any] = []
+        self._subscriber: Any = None
         self._lag_task: asyncio.Task[None] | None = None
         self.started = False
 
@@ -150,8 +150,8 @@ class Runtime:
             ],
             logger=logging.getLogger("faststream"),
         )
-        for subscription in self.spec.subscriptions:
-            self._subscribe(subscription)
+        if self.spec.subscriptions:
+            self._subscribe(self.spec.subscriptions)
         await self.broker.start()
         if self.run_relay:
             self.relay = OutboxRelay(
@@ -170,39 +170,55 @@ class Runtime:
         self._lag_task = asyncio.create_task(self._watch_lag(), name="consumer-lag")
         self.started = True
 
-    def _subscribe(self, subscription: Subscription) -> None:
+    def _subscribe(self, subscriptions: tuple[Subscription, ...]) -> None:
+        """One Kafka consumer (one group member) for all of the service's topics.
+
+        One member per process, not one per topic: every member that joins a group makes
+        the whole group rebalance, so fewer members start and scale faster.
+        """
         assert self.broker is not None and self.pool is not None and self.producer is not None
-        consumer = Consumer(
-            service=self.spec.name,
-            schema=self.schema,
-            pool=self.pool,
-            subscription=subscription,
-            producer=self.producer,
-            topic_name=self.topic_name,
-            tracer=self.tracer,
-            metrics=self.metrics,
-            retry_attempts=self.settings.retry_attempts,
-            retry_backoff_s=self.settings.retry_backoff_ms / 1000,
-        )
-        self.consumers.append(consumer)
+        by_topic: dict[str, Consumer] = {}
+        for subscription in subscriptions:
+            consumer = Consumer(
+                service=self.spec.name,
+                schema=self.schema,
+                pool=self.pool,
+                subscription=subscription,
+                producer=self.producer,
+                topic_name=self.topic_name,
+                tracer=self.tracer,
+                metrics=self.metrics,
+                retry_attempts=self.settings.retry_attempts,
+                retry_backoff_s=self.settings.retry_backoff_ms / 1000,
+            )
+            self.consumers.append(consumer)
+            by_topic[self.topic_name(subscription.topic)] = consumer
+        s = self.settings
         subscriber = self.broker.subscriber(
-            self.topic_name(subscription.topic),
+            *by_topic,
             group_id=self.group_id,
             batch=True,
-            max_records=self.settings.consumer_max_records,
-            batch_timeout_ms=self.settings.consumer_batch_timeout_ms,
+            max_records=s.consumer_max_records,
+            batch_timeout_ms=s.consumer_batch_timeout_ms,
             auto_offset_reset="earliest",
+            heartbeat_interval_ms=s.consumer_heartbeat_ms,
+            session_timeout_ms=s.consumer_session_timeout_ms,
             ack_policy=AckPolicy.MANUAL,
             decoder=_skip_decoding,
         )
 
         async def on_batch(body: Any, msg: KafkaMessage) -> None:
-            records = msg.raw_message
-            await consumer.handle_batch(records if isinstance(records, tuple) else (records,))
+            raw = msg.raw_message
+            records = raw if isinstance(raw, tuple) else (raw,)
+            per_topic: dict[str, list[Any]] = {}
+            for record in records:  # order within each partition is kept
+                per_topic.setdefault(record.topic, []).append(record)
+            for topic, batch in per_topic.items():
+                await by_topic[topic].handle_batch(batch)
             await msg.ack()
 
         subscriber(on_batch)
-        self._subscribers.append(subscriber)
+        self._subscriber = subscriber
 
     async def stop(self) -> None:
         """Stop consuming, drain the outbox, close everything (SIGTERM path)."""
@@ -255,21 +271,21 @@ class Runtime:
     async def _watch_lag(self) -> None:
         while True:
             await asyncio.sleep(5)
-            for subscriber, consumer in zip(self._subscribers, self.consumers, strict=False):
-                kafka = getattr(subscriber, "consumer", None)
-                if kafka is None:
-                    continue
-                try:
-                    for tp in kafka.assignment():
-                        end = kafka.highwater(tp)
-                        if end is None:
-                            continue
-                        position = await kafka.position(TopicPartition(tp.topic, tp.partition))
-                        self.metrics.consumer_lag.labels(
-                            self.spec.name, consumer.topic, str(tp.partition)
-                        ).set(max(end - position, 0))
-                except Exception as exc:  # metrics must never take the service down
-                    log.debug("lag check failed: %s", type(exc).__name__)
+            kafka = getattr(self._subscriber, "consumer", None)
+            if kafka is None:
+                continue
+            prefix = len(self.settings.topic_prefix)
+            try:
+                for tp in kafka.assignment():
+                    end = kafka.highwater(tp)
+                    if end is None:
+                        continue
+                    position = await kafka.position(TopicPartition(tp.topic, tp.partition))
+                    self.metrics.consumer_lag.labels(
+                        self.spec.name, tp.topic[prefix:], str(tp.partition)
+                    ).set(max(end - position, 0))
+            except Exception as exc:  # metrics must never take the service down
+                log.debug("lag check failed: %s", type(exc).__name__)
 
 
 async def _skip_decoding(message: Any) -> None:

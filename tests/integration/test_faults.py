@@ -198,7 +198,7 @@ async def test_two_instances_split_the_partitions(
 
 
 def _assigned(runtime: Runtime) -> bool:
-    kafka = getattr(runtime._subscribers[0], "consumer", None)
+    kafka = getattr(runtime._subscriber, "consumer", None)
     return kafka is not None and len(kafka.assignment()) > 0
 
 
