@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -20,7 +21,7 @@ from typing import Any, NoReturn
 from pydantic import ValidationError
 
 from services.runtime import infra
-from services.runtime.settings import DEFAULT_PORTS, SERVICE_NAMES, Settings, describe_error
+from services.runtime.settings import SERVICE_NAMES, Settings, describe_error, suite_ports
 
 
 class CliError(Exception):
@@ -66,9 +67,13 @@ def cmd_run(args: argparse.Namespace) -> int:
     configure_logging(args.service, settings.log_level, settings.log_format)
     runtime = Runtime(spec_of(args.service), settings, dsn=dsn, bootstrap=bootstrap)
     app = create_app(runtime)
-    port = args.port or settings.http_port or DEFAULT_PORTS[args.service]
+    port = args.port or settings.http_port or suite_ports(settings.http_port_base)[args.service]
 
     async def serve() -> int:
+        # While starting, failures are reported in one line of ours, not the client's logs.
+        quiet = [logging.getLogger(n) for n in ("aiokafka", "faststream", "asyncio")]
+        for logger in quiet:
+            logger.setLevel(logging.CRITICAL)
         try:
             await runtime.start()
         except StartupError as exc:
@@ -77,6 +82,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         except Exception as exc:
             await runtime.stop()
             raise CliError(f"{args.service}: cannot start ({type(exc).__name__}: {exc})") from None
+        for logger in quiet:
+            logger.setLevel(logging.WARNING)
         config = uvicorn.Config(
             app, host=settings.http_host, port=port, log_config=None, access_log=False
         )
@@ -139,6 +146,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     pg: infra.EmbeddedPostgres | None = None
     kafka: infra.EmbeddedKafka | None = None
     children: dict[str, subprocess.Popen[bytes]] = {}
+    ports = suite_ports(settings.http_port_base)
     stop = False
 
     def on_signal(*_: object) -> None:
@@ -164,24 +172,24 @@ def cmd_up(args: argparse.Namespace) -> int:
             log_file = open(data_dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115
             children[name] = subprocess.Popen(
                 [sys.executable, "-m", "services.cli", "run", name],
-                env={**env, "BVG_HTTP_PORT": str(DEFAULT_PORTS[name])},
+                env={**env, "BVG_HTTP_PORT": str(ports[name])},
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
             )
-        _wait_ready(children, timeout_s=60, should_stop=lambda: stop)
+        _wait_ready(children, ports, timeout_s=60, should_stop=lambda: stop)
         infra.write_state(
             data_dir,
             {
                 "pid": os.getpid(),
                 "database_url": dsn,
                 "kafka_bootstrap_servers": bootstrap,
-                "services": {n: {"pid": p.pid, "port": DEFAULT_PORTS[n]} for n, p in children.items()},
+                "services": {n: {"pid": p.pid, "port": ports[n]} for n, p in children.items()},
             },
         )
         demo = "" if args.no_demo else asyncio.run(_load_demo(dsn))
         elapsed = time.monotonic() - started
-        _print_table(dsn, bootstrap, data_dir, elapsed, demo)
+        _print_table(dsn, bootstrap, data_dir, elapsed, demo, ports)
         while not stop:
             for name, child in children.items():
                 if child.poll() is not None:
@@ -200,7 +208,11 @@ def cmd_up(args: argparse.Namespace) -> int:
 
 
 def _wait_ready(
-    children: dict[str, subprocess.Popen[bytes]], *, timeout_s: float, should_stop: Any
+    children: dict[str, subprocess.Popen[bytes]],
+    ports: dict[str, int],
+    *,
+    timeout_s: float,
+    should_stop: Any,
 ) -> None:
     deadline = time.monotonic() + timeout_s
     pending = set(children)
@@ -211,7 +223,7 @@ def _wait_ready(
             child = children[name]
             if child.poll() is not None:
                 raise CliError(f"service {name} exited while starting (status {child.returncode})")
-            url = f"http://127.0.0.1:{DEFAULT_PORTS[name]}/readyz"
+            url = f"http://127.0.0.1:{ports[name]}/readyz"
             with contextlib.suppress(OSError):
                 with urllib.request.urlopen(url, timeout=1) as answer:  # noqa: S310
                     if answer.status == 200:
@@ -242,20 +254,23 @@ async def _load_demo(dsn: str) -> str:
     pool = await create_pool(dsn, "auth", min_size=1, max_size=1)
     try:
         async with unit_of_work(pool, "auth") as uow:
-            await load_demo(uow, now=datetime.now(UTC))
+            loaded = await load_demo(uow, now=datetime.now(UTC))
     finally:
         await pool.close()
-    return f"employer {DEMO_EMPLOYER_NO}, user {DEMO_LOGIN} / {DEMO_PASSWORD}"
+    kept = "" if loaded else " (kept from an earlier start)"
+    return f"employer {DEMO_EMPLOYER_NO}, user {DEMO_LOGIN} / {DEMO_PASSWORD}{kept}"
 
 
-def _print_table(dsn: str, bootstrap: str, data_dir: Path, elapsed: float, demo: str) -> None:
+def _print_table(
+    dsn: str, bootstrap: str, data_dir: Path, elapsed: float, demo: str, ports: dict[str, int]
+) -> None:
     from services.runtime.db import redact_dsn
 
     print(f"bvgconnect is up in {elapsed:.1f} s (data in {data_dir}, logs in {data_dir}/logs)")
     print(f"  postgres  {redact_dsn(dsn)}")
     print(f"  kafka     {bootstrap}")
     for name in SERVICE_NAMES:
-        base = f"http://127.0.0.1:{DEFAULT_PORTS[name]}"
+        base = f"http://127.0.0.1:{ports[name]}"
         print(f"  {name:9} {base}   {base}/docs   {base}/metrics")
     if demo:
         print(f"  demo      {demo}")

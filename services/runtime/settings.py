@@ -15,15 +15,15 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 SERVICE_NAMES = ("auth", "intake", "coverage", "pricing", "billing", "dunning")
 ServiceName = Literal["auth", "intake", "coverage", "pricing", "billing", "dunning"]
 
-#: HTTP port of each service in the embedded suite (`bvgconnect up`).
-DEFAULT_PORTS: dict[str, int] = {
-    "auth": 8101,
-    "intake": 8102,
-    "coverage": 8103,
-    "pricing": 8104,
-    "billing": 8105,
-    "dunning": 8106,
-}
+
+
+def suite_ports(base: int = 8100) -> dict[str, int]:
+    """HTTP port of each service in the embedded suite: auth base+1 … dunning base+6."""
+    return {name: base + i for i, name in enumerate(SERVICE_NAMES, start=1)}
+
+
+#: The ports of `bvgconnect up` with the default base.
+DEFAULT_PORTS: dict[str, int] = suite_ports()
 
 
 class Settings(BaseSettings):
@@ -44,6 +44,9 @@ class Settings(BaseSettings):
     data_dir: Path = Field(default=Path(".bvgconnect"), description="Embedded data folder.")
     http_host: str = Field(default="127.0.0.1", description="Address the HTTP API binds to.")
     http_port: int = Field(default=0, ge=0, le=65535, description="0: the service's default.")
+    http_port_base: int = Field(
+        default=8100, ge=1024, le=65000, description="`bvgconnect up`: services on base+1..+6."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
     otlp_endpoint: str = Field(default="", description="OTLP/HTTP traces endpoint; empty: none.")

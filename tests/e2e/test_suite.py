@@ -1,0 +1,133 @@
+"""`bvgconnect up` on a fresh data folder: six services ready, demo data flowing, clean stop."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import asyncpg
+
+from services.runtime.settings import SERVICE_NAMES, suite_ports
+
+
+def free_base() -> int:
+    for _ in range(50):
+        base = random.randrange(20000, 60000, 10)
+        if all(_free(base + i) for i in range(1, 7)):
+            return base
+    raise RuntimeError("no free port range")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def get(url: str) -> tuple[int, str]:
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        return answer.status, answer.read().decode()
+
+
+def start_suite(env: dict[str, str]) -> tuple[subprocess.Popen[str], list[str]]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "up"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    lines: list[str] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        if not line:
+            break
+        lines.append(line.rstrip())
+        if line.startswith("Ctrl-C stops everything"):
+            return proc, lines
+    proc.kill()
+    raise AssertionError("the suite did not come up:\n" + "\n".join(lines))
+
+
+def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "services.cli", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def employers_in(dsn: str, schema: str) -> list[int]:
+    conn = await asyncpg.connect(dsn)
+    try:
+        rows = await conn.fetch(f"SELECT employer_no FROM {schema}.employers ORDER BY 1")
+        return [r["employer_no"] for r in rows]
+    finally:
+        await conn.close()
+
+
+def test_up_runs_all_services_and_stops_cleanly(tmp_path: Path) -> None:
+    base = free_base()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")}
+    env.update({"BVG_DATA_DIR": str(tmp_path / "data"), "BVG_HTTP_PORT_BASE": str(base)})
+    ports = suite_ports(base)
+
+    proc, lines = start_suite(env)
+    try:
+        assert any(line.startswith("bvgconnect is up in") for line in lines)
+        assert any("demo" in line and "1001" in line for line in lines)
+        for name in SERVICE_NAMES:
+            root = f"http://127.0.0.1:{ports[name]}"
+            assert get(f"{root}/healthz")[0] == 200
+            status, body = get(f"{root}/readyz")
+            assert status == 200 and json.loads(body)["status"] == "ready"
+            assert "bvg_outbox_pending" in get(f"{root}/metrics")[1]
+            assert get(f"{root}/openapi.json")[0] == 200
+        state = json.loads((tmp_path / "data" / "suite.json").read_text())
+        dsn = state["database_url"]
+
+        # The demo employer travels auth → outbox → broker → every projection.
+        deadline = time.monotonic() + 30
+        while asyncio.run(employers_in(dsn, "dunning")) != [1001]:
+            assert time.monotonic() < deadline, "demo employer never reached dunning"
+            time.sleep(0.2)
+        assert asyncio.run(employers_in(dsn, "intake")) == [1001]
+
+        tick = cli(env, "clock", "tick", "--date", "2026-01-15")
+        assert tick.returncode == 0, tick.stderr
+        assert "clock.day-started.v1" in tick.stdout
+        assert cli(env, "dlq", "list").returncode == 0
+        assert cli(env, "contracts", "export", "--check").returncode == 0
+        second = cli(env, "up")
+        assert second.returncode != 0 and "already runs" in second.stderr
+
+        down = cli(env, "down")
+        assert down.returncode == 0, down.stderr
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+
+    # A second start reuses the data folder: the demo is there already, nothing doubled.
+    proc, lines = start_suite(env)
+    try:
+        assert any("kept from an earlier start" in line for line in lines)
+        assert asyncio.run(employers_in(dsn, "auth")) == [1001]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
