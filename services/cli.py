@@ -128,7 +128,9 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     except MigrationError as exc:
         raise CliError(str(exc)) from None
     except OSError as exc:
-        raise CliError(f"cannot reach the database at DATABASE_URL={redact_dsn(dsn)} ({exc})") from None
+        raise CliError(
+            f"cannot reach the database at DATABASE_URL={redact_dsn(dsn)} ({exc})"
+        ) from None
     for name, names in applied.items():
         print(f"{name:9} {len(names)} applied" + (f": {', '.join(names)}" if names else ""))
     return 0
@@ -224,12 +226,13 @@ def _wait_ready(
             if child.poll() is not None:
                 raise CliError(f"service {name} exited while starting (status {child.returncode})")
             url = f"http://127.0.0.1:{ports[name]}/readyz"
-            with contextlib.suppress(OSError):
-                with urllib.request.urlopen(url, timeout=1) as answer:  # noqa: S310
-                    if answer.status == 200:
-                        pending.discard(name)
+            with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as answer:
+                if answer.status == 200:
+                    pending.discard(name)
         if time.monotonic() > deadline:
-            raise CliError(f"services not ready after {timeout_s:.0f} s: {', '.join(sorted(pending))}")
+            raise CliError(
+                f"services not ready after {timeout_s:.0f} s: {', '.join(sorted(pending))}"
+            )
         time.sleep(0.1)
 
 
@@ -312,12 +315,22 @@ def cmd_clock_tick(args: argparse.Namespace) -> int:
         correlation_id=f"clock:{day.isoformat()}",
         payload=DayStartedPayload(business_date=day),
     )
-    asyncio.run(_publish_direct(settings, bootstrap, event.TOPIC, event.partition_key(), event.model_dump_json().encode()))
+    asyncio.run(
+        _publish_direct(
+            settings,
+            bootstrap,
+            event.TOPIC,
+            event.partition_key(),
+            event.model_dump_json().encode(),
+        )
+    )
     print(f"published {event.TOPIC} for {day.isoformat()} (event {event.event_id})")
     return 0
 
 
-async def _publish_direct(settings: Settings, bootstrap: str, topic: str, key: str, value: bytes) -> None:
+async def _publish_direct(
+    settings: Settings, bootstrap: str, topic: str, key: str, value: bytes
+) -> None:
     from aiokafka import AIOKafkaProducer
 
     from services.runtime.service import StartupError, ensure_topics
@@ -356,7 +369,10 @@ def cmd_dlq_list(args: argparse.Namespace) -> int:
     print(f"{'id':36}  {'topic':34} {'offset':>7}  {'tries':>5}  {'state':8}  error")
     for e in entries:
         state = "replayed" if e.replayed else "waiting"
-        print(f"{e.dlq_id:36}  {e.original_topic:34} {e.original_offset:>7}  {e.attempts:>5}  {state:8}  {e.error[:80]}")
+        print(
+            f"{e.dlq_id:36}  {e.original_topic:34} {e.original_offset:>7}  "
+            f"{e.attempts:>5}  {state:8}  {e.error[:80]}"
+        )
     return 0
 
 

@@ -5,8 +5,7 @@ Events whose rules have not landed yet are parked (kept in `parked_events`), nev
 
 from __future__ import annotations
 
-from contracts.events import auth
-from contracts.events import dunning
+from contracts.events import auth, dunning
 from services.runtime.consumer import Subscription
 from services.runtime.handlers import park
 
@@ -15,4 +14,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription(dunning.AffiliationTerminated, park),
 )
 
-PRODUCES = (auth.EmployerChanged, auth.UserChanged,)
+PRODUCES = (
+    auth.EmployerChanged,
+    auth.UserChanged,
+)

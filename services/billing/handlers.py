@@ -5,11 +5,7 @@ Events whose rules have not landed yet are parked (kept in `parked_events`), nev
 
 from __future__ import annotations
 
-from contracts.events import auth
-from contracts.events import billing
-from contracts.events import clock
-from contracts.events import dunning
-from contracts.events import pricing
+from contracts.events import auth, billing, clock, dunning, pricing
 from services.runtime.consumer import Subscription
 from services.runtime.handlers import park, project_employer
 
@@ -28,4 +24,9 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription(clock.DayStarted, park),
 )
 
-PRODUCES = (billing.InvoiceIssued, billing.InvoiceDue, billing.PaymentReceived, billing.BalanceChanged,)
+PRODUCES = (
+    billing.InvoiceIssued,
+    billing.InvoiceDue,
+    billing.PaymentReceived,
+    billing.BalanceChanged,
+)

@@ -1,4 +1,7 @@
-"""The coverage service: assignments and work weeks per worker and employer, coverage periods, findings."""
+"""The coverage service.
+
+Owns assignments and work weeks per worker and employer, coverage periods, findings.
+"""
 
 from __future__ import annotations
 

@@ -5,8 +5,7 @@ Events whose rules have not landed yet are parked (kept in `parked_events`), nev
 
 from __future__ import annotations
 
-from contracts.events import coverage
-from contracts.events import intake
+from contracts.events import coverage, intake
 from services.runtime.consumer import Subscription
 from services.runtime.handlers import park
 
@@ -15,4 +14,8 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription(intake.RowValidated, park),
 )
 
-PRODUCES = (coverage.RowAssessed, coverage.CoverageChanged, coverage.CoverageFinding,)
+PRODUCES = (
+    coverage.RowAssessed,
+    coverage.CoverageChanged,
+    coverage.CoverageFinding,
+)

@@ -1,4 +1,7 @@
-"""The dunning service: dunning cases of both ladders, letters, the employers' tasks and messages, notifications."""
+"""The dunning service.
+
+Owns dunning cases of both ladders, letters, the employers' tasks and messages, notifications.
+"""
 
 from __future__ import annotations
 
@@ -17,5 +20,5 @@ def spec() -> ServiceSpec:
         migrations=Path(__file__).parent / "migrations",
         subscriptions=SUBSCRIPTIONS,
         produces=PRODUCES,
-    extra_migrations=(EMPLOYER_MIGRATIONS,),
+        extra_migrations=(EMPLOYER_MIGRATIONS,),
     )

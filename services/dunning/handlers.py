@@ -5,12 +5,7 @@ Events whose rules have not landed yet are parked (kept in `parked_events`), nev
 
 from __future__ import annotations
 
-from contracts.events import auth
-from contracts.events import billing
-from contracts.events import clock
-from contracts.events import coverage
-from contracts.events import dunning
-from contracts.events import intake
+from contracts.events import auth, billing, clock, coverage, dunning, intake
 from services.runtime.consumer import Subscription
 from services.runtime.handlers import park, project_employer
 
@@ -37,4 +32,9 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription(clock.DayStarted, park),
 )
 
-PRODUCES = (dunning.ReminderEscalated, dunning.DunningFeeCharged, dunning.AffiliationTerminated, dunning.NotificationSent,)
+PRODUCES = (
+    dunning.ReminderEscalated,
+    dunning.DunningFeeCharged,
+    dunning.AffiliationTerminated,
+    dunning.NotificationSent,
+)

@@ -1,4 +1,7 @@
-"""The intake service: uploaded files (bytes, sha256), list versions per employer and period, check reports."""
+"""The intake service.
+
+Owns uploaded files (bytes, sha256), list versions per employer and period, check reports.
+"""
 
 from __future__ import annotations
 
@@ -17,5 +20,5 @@ def spec() -> ServiceSpec:
         migrations=Path(__file__).parent / "migrations",
         subscriptions=SUBSCRIPTIONS,
         produces=PRODUCES,
-    extra_migrations=(EMPLOYER_MIGRATIONS,),
+        extra_migrations=(EMPLOYER_MIGRATIONS,),
     )

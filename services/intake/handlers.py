@@ -5,10 +5,7 @@ Events whose rules have not landed yet are parked (kept in `parked_events`), nev
 
 from __future__ import annotations
 
-from contracts.events import auth
-from contracts.events import clock
-from contracts.events import intake
-from contracts.events import pricing
+from contracts.events import auth, clock, intake, pricing
 from services.runtime.consumer import Subscription
 from services.runtime.handlers import park, project_employer
 
@@ -23,4 +20,8 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription(clock.DayStarted, park),
 )
 
-PRODUCES = (intake.ListReceived, intake.RowValidated, intake.ListChecked,)
+PRODUCES = (
+    intake.ListReceived,
+    intake.RowValidated,
+    intake.ListChecked,
+)

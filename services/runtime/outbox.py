@@ -22,6 +22,7 @@ from opentelemetry.trace import SpanKind
 
 from contracts import Envelope
 
+from .db import Connection
 from .telemetry import Metrics, extract, inject
 
 log = logging.getLogger("bvgconnect.outbox")
@@ -36,7 +37,7 @@ def channel(schema: str) -> str:
 class UnitOfWork:
     """One transaction of one service: its own rows plus the events it publishes."""
 
-    conn: asyncpg.Connection
+    conn: Connection
     schema: str
     _pending: list[tuple[Any, ...]] = field(default_factory=list)
 
@@ -243,7 +244,9 @@ class OutboxRelay:
         if self.faults.after_publish is not None:
             self.faults.after_publish()
         ids = [row["id"] for row in rows]
-        await conn.execute("UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", ids)
+        await conn.execute(
+            "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", ids
+        )
         for row in rows:
             self.metrics.published.labels(self.service, row["topic"]).inc()
         pending = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")

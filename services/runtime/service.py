@@ -264,7 +264,9 @@ class Runtime:
             checks["database"] = f"unavailable ({type(exc).__name__})"
         producer_ok = self.producer is not None and not self.producer._closed
         checks["broker"] = "ok" if producer_ok else "unavailable"
-        relay_ok = self.relay is None or (self.relay.task is not None and not self.relay.task.done())
+        relay_ok = self.relay is None or (
+            self.relay.task is not None and not self.relay.task.done()
+        )
         checks["outbox_relay"] = "ok" if relay_ok else "stopped"
         return checks
 
@@ -303,7 +305,9 @@ async def ensure_topics(
     bootstrap: str, names: list[str], *, partitions: int, replication: int, timeout_s: float
 ) -> None:
     """Create missing topics (existing ones are left as they are)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000))
+    admin = AIOKafkaAdminClient(
+        bootstrap_servers=bootstrap, request_timeout_ms=int(timeout_s * 1000)
+    )
     try:
         await asyncio.wait_for(admin.start(), timeout=timeout_s)
     except Exception as exc:
@@ -317,9 +321,7 @@ async def ensure_topics(
             existing = set(await admin.list_topics())
             missing = [n for n in names if n not in existing]
             if missing:
-                await admin.create_topics(
-                    [NewTopic(n, partitions, replication) for n in missing]
-                )
+                await admin.create_topics([NewTopic(n, partitions, replication) for n in missing])
     finally:
         await admin.close()
 

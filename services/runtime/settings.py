@@ -16,7 +16,6 @@ SERVICE_NAMES = ("auth", "intake", "coverage", "pricing", "billing", "dunning")
 ServiceName = Literal["auth", "intake", "coverage", "pricing", "billing", "dunning"]
 
 
-
 def suite_ports(base: int = 8100) -> dict[str, int]:
     """HTTP port of each service in the embedded suite: auth base+1 … dunning base+6."""
     return {name: base + i for i, name in enumerate(SERVICE_NAMES, start=1)}

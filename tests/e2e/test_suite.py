@@ -81,7 +81,9 @@ async def employers_in(dsn: str, schema: str) -> list[int]:
 
 def test_up_runs_all_services_and_stops_cleanly(tmp_path: Path) -> None:
     base = free_base()
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")
+    }
     env.update({"BVG_DATA_DIR": str(tmp_path / "data"), "BVG_HTTP_PORT_BASE": str(base)})
     ports = suite_ports(base)
 

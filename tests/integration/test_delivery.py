@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import asyncpg
 
 from tests.conftest import StartRuntime
-from tests.support.kafka import eventually, read_topic
+from tests.support.kafka import eventually
 from tests.support.probe import Ping, PingPayload, probe_spec
 
 NOW = datetime(2026, 1, 5, 8, 0, tzinfo=UTC)

@@ -62,7 +62,10 @@ async def test_relay_dies_after_commit_before_publish(
     await wait_effects(restarted, 1)
     published = await read_topic(bootstrap, prefix + Ping.TOPIC)
     assert [json.loads(r.value or b"")["event_id"] for r in published] == [str(event.event_id)]
-    assert await count(pool_of(restarted), "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
+    assert (
+        await count(pool_of(restarted), "SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        == 0
+    )
 
 
 async def test_relay_dies_after_publish_before_marking_sent(
@@ -81,11 +84,22 @@ async def test_relay_dies_after_publish_before_marking_sent(
     )
     await asyncio.sleep(0.5)  # give the consumer time to see the second copy
     assert await count(pool_of(restarted), "SELECT count(*) FROM effects") == 1
-    assert sample(restarted, "bvg_events_consumed_total", service="probe", topic=Ping.TOPIC, outcome="duplicate") >= 0
+    assert (
+        sample(
+            restarted,
+            "bvg_events_consumed_total",
+            service="probe",
+            topic=Ping.TOPIC,
+            outcome="duplicate",
+        )
+        >= 0
+    )
 
 
 async def _done(runtime: Runtime) -> bool:
-    return runtime.relay is not None and runtime.relay.task is not None and runtime.relay.task.done()
+    return (
+        runtime.relay is not None and runtime.relay.task is not None and runtime.relay.task.done()
+    )
 
 
 async def _published_twice(bootstrap: str, prefix: str) -> bool:
@@ -100,7 +114,17 @@ async def test_same_event_twice_and_concurrently_has_one_effect(
     event = ping(7)
     value = event.model_dump_json().encode()
     record: ConsumerRecord[bytes, bytes] = ConsumerRecord(
-        Ping.TOPIC, 0, 0, 0, 0, event.partition_key().encode(), value, None, len(value), len(value), (), 
+        Ping.TOPIC,
+        0,
+        0,
+        0,
+        0,
+        event.partition_key().encode(),
+        value,
+        None,
+        len(value),
+        len(value),
+        (),
     )
     # The same event handed to two consumers at the same moment (two instances, a redelivery).
     await asyncio.gather(
@@ -173,9 +197,7 @@ def _cli(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
-async def test_two_instances_split_the_partitions(
-    start_runtime: StartRuntime, prefix: str
-) -> None:
+async def test_two_instances_split_the_partitions(start_runtime: StartRuntime, prefix: str) -> None:
     a = await start_runtime(probe_spec("a"))
     b = await start_runtime(probe_spec("b"))
 
@@ -191,9 +213,10 @@ async def test_two_instances_split_the_partitions(
     pool = pool_of(a)
     assert await count(pool, "SELECT count(*) FROM effects") == 300
     assert await count(pool, "SELECT count(DISTINCT n) FROM effects") == 300
-    by_instance = {r["instance"]: r["n"] for r in await pool.fetch(
-        "SELECT instance, count(*) AS n FROM effects GROUP BY instance"
-    )}
+    by_instance = {
+        r["instance"]: r["n"]
+        for r in await pool.fetch("SELECT instance, count(*) AS n FROM effects GROUP BY instance")
+    }
     assert set(by_instance) == {"a", "b"}, by_instance
 
 
@@ -221,11 +244,17 @@ async def test_one_trace_spans_auth_and_intake(start_runtime: StartRuntime) -> N
         if span.context is not None and span.context.trace_id == trace_id
     }
     assert {"bvgconnect-auth", "bvgconnect-intake"} <= services
-    handled = [s for s in exporter.get_finished_spans() if s.name.endswith("employer-changed.v1 handle")]
-    assert handled and all(s.context is not None and s.context.trace_id == trace_id for s in handled)
+    handled = [
+        s for s in exporter.get_finished_spans() if s.name.endswith("employer-changed.v1 handle")
+    ]
+    assert handled and all(
+        s.context is not None and s.context.trace_id == trace_id for s in handled
+    )
 
 
-async def test_stop_drains_the_outbox(start_runtime: StartRuntime, bootstrap: str, prefix: str) -> None:
+async def test_stop_drains_the_outbox(
+    start_runtime: StartRuntime, bootstrap: str, prefix: str
+) -> None:
     runtime = await start_runtime(probe_spec())
     async with runtime.unit_of_work() as uow:
         for n in range(500):

@@ -59,7 +59,7 @@ async def test_a_failing_migration_applies_nothing(dsn: str, tmp_path: Path) -> 
     (tmp_path / "0002_bad.sql").write_text("CREATE TABLE b (x nonsense_type);")
     conn = await asyncpg.connect(dsn)
     try:
-        with pytest.raises(MigrationError, match="0002_bad.sql failed"):
+        with pytest.raises(MigrationError, match=r"0002_bad\.sql failed"):
             await migrate(conn, "failing", load_migrations({"t": tmp_path}))
         assert await conn.fetchval("SELECT to_regclass('failing.a')") is None
     finally:

@@ -9,7 +9,9 @@ import sys
 import pytest
 
 
-def run_service(env_overrides: dict[str, str], service: str = "intake") -> subprocess.CompletedProcess[str]:
+def run_service(
+    env_overrides: dict[str, str], service: str = "intake"
+) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("BVG_")}
     env.update({"BVG_DATA_DIR": "/nonexistent-bvg", "BVG_KAFKA_CONNECT_TIMEOUT_S": "3"})
     env.update(env_overrides)
@@ -44,7 +46,10 @@ def test_malformed_setting_is_named(variable: str, value: str) -> None:
 
 def test_unreachable_database_is_named(bootstrap: str) -> None:
     result = run_service(
-        {"DATABASE_URL": "postgresql://bvg:secret@127.0.0.1:1/bvg", "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+        {
+            "DATABASE_URL": "postgresql://bvg:secret@127.0.0.1:1/bvg",
+            "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+        }
     )
     assert_one_line(result, "DATABASE_URL", "127.0.0.1:1")
     assert "secret" not in result.stderr
