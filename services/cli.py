@@ -178,6 +178,8 @@ def cmd_up(args: argparse.Namespace) -> int:
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
+                # Ctrl-C reaches `up` only, which then stops the services in order.
+                start_new_session=True,
             )
         _wait_ready(children, ports, timeout_s=60, should_stop=lambda: stop)
         infra.write_state(

@@ -12,6 +12,8 @@ from services.runtime.handlers import park, project_employer
 SUBSCRIPTIONS: tuple[Subscription, ...] = (
     # invoice addresses
     Subscription(auth.EmployerChanged, project_employer),
+    # revocations for the token verifier (auth issue)
+    Subscription(auth.UserChanged, park),
     # invoice lines (billing issue)
     Subscription(pricing.RowPriced, park),
     # invoices (billing issue)

@@ -12,6 +12,8 @@ from services.runtime.handlers import park, project_employer
 SUBSCRIPTIONS: tuple[Subscription, ...] = (
     # letter language and canton
     Subscription(auth.EmployerChanged, project_employer),
+    # revocations for the token verifier (auth issue)
+    Subscription(auth.UserChanged, park),
     # data-delivery ladder (dunning issue)
     Subscription(intake.ListReceived, park),
     # data-delivery ladder (dunning issue)

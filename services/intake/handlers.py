@@ -12,6 +12,8 @@ from services.runtime.handlers import park, project_employer
 SUBSCRIPTIONS: tuple[Subscription, ...] = (
     # employer projection
     Subscription(auth.EmployerChanged, project_employer),
+    # revocations for the token verifier (auth issue)
+    Subscription(auth.UserChanged, park),
     # completes check reports (intake issue)
     Subscription(pricing.RowPriced, park),
     # connector submissions (intake issue)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ from faststream.kafka import KafkaBroker, KafkaMessage
 from faststream.kafka.opentelemetry import KafkaTelemetryMiddleware
 from faststream.kafka.prometheus import KafkaPrometheusMiddleware
 from opentelemetry.sdk.trace.export import SpanExporter
+from opentelemetry.trace import SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from contracts.envelope import Envelope
@@ -30,7 +31,7 @@ from .db import create_pool, load_migrations, migrate, quote_ident
 from .errors import install_error_handlers
 from .outbox import OutboxRelay, RelayFaults, UnitOfWork, unit_of_work
 from .settings import Settings
-from .telemetry import Metrics, make_tracer_provider
+from .telemetry import Metrics, extract, make_tracer_provider
 
 log = logging.getLogger("bvgconnect.runtime")
 
@@ -345,6 +346,23 @@ def create_app(runtime: Runtime) -> FastAPI:
     app.state.runtime = runtime
     install_error_handlers(app)
 
+    @app.middleware("http")
+    async def trace_requests(
+        request: Request, call_next: Callable[[Request], Awaitable[Response]]
+    ) -> Response:
+        """A server span per API request, continuing the caller's trace (W3C headers)."""
+        if request.url.path in _UNTRACED:
+            return await call_next(request)
+        with runtime.tracer.start_as_current_span(
+            f"{request.method} {request.url.path}",
+            context=extract(request.headers),
+            kind=SpanKind.SERVER,
+            attributes={"http.request.method": request.method, "url.path": request.url.path},
+        ) as span:
+            response = await call_next(request)
+            span.set_attribute("http.response.status_code", response.status_code)
+            return response
+
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:
         """The process is alive."""
@@ -366,6 +384,9 @@ def create_app(runtime: Runtime) -> FastAPI:
     for router in spec.routers:
         app.include_router(router)
     return app
+
+
+_UNTRACED = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
 def get_runtime(request: Request) -> Runtime:
