@@ -130,7 +130,9 @@ class Consumer:
                 handled = await self._in_one_transaction(events)
                 break
             except Exception as exc:
-                if is_transient(exc) and not self.stopping:
+                if is_transient(exc) and self.stopping:
+                    raise  # not acknowledged: redelivered after the restart
+                if is_transient(exc):
                     log.warning(
                         "infrastructure unavailable, retrying batch: %s", type(exc).__name__
                     )
@@ -219,7 +221,9 @@ class Consumer:
                 await self._to_dlq(record, exc, attempt)
                 return
             except Exception as exc:
-                if is_transient(exc) and not self.stopping:
+                if is_transient(exc) and self.stopping:
+                    raise  # not acknowledged: redelivered after the restart
+                if is_transient(exc):
                     attempt -= 1  # not the event's fault
                     log.warning("infrastructure unavailable, retrying: %s", type(exc).__name__)
                     await asyncio.sleep(infra_backoff)
