@@ -130,6 +130,12 @@ async def drop_database(admin_dsn: str, name: str) -> None:
         await admin.close()
 
 
+async def one_row(pool: asyncpg.Pool, sql: str, *args: object) -> asyncpg.Record:
+    row = await pool.fetchrow(sql, *args)
+    assert row is not None
+    return row
+
+
 # -- phases -------------------------------------------------------------------------------
 async def count_effects(pool: asyncpg.Pool, low: int, high: int) -> int:
     value = await pool.fetchval("SELECT count(*) FROM effects WHERE n >= $1 AND n < $2", low, high)
@@ -218,7 +224,8 @@ async def measure_latency(
     )
     report.add("idle latency, mean (DB clock)", f"{statistics.fmean(db_ms):.1f} ms")
     # Where the time goes: the relay's UPDATE sets published_at after the broker's ack.
-    split = await pool.fetchrow(
+    split = await one_row(
+        pool,
         "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY relay) AS relay, "
         "percentile_cont(0.5) WITHIN GROUP (ORDER BY consume) AS consume "
         "FROM (SELECT extract(epoch FROM o.published_at - o.created_at) * 1000 AS relay, "
@@ -258,15 +265,17 @@ async def measure_throughput(
     handled = await wait_for_effects(pool, 0, events, timeout_s=timeout_s, interval_s=0.1)
     waited = time.perf_counter() - writing
 
-    outbox = await pool.fetchrow(
+    outbox = await one_row(
+        pool,
         "SELECT count(*) AS n, count(published_at) AS published, max(published_at) AS last "
         "FROM outbox WHERE id > $1",
         first_id,
     )
-    effects = await pool.fetchrow(
-        "SELECT max(handled_at) AS last FROM effects WHERE n >= 0 AND n < $1", events
+    effects = await one_row(
+        pool, "SELECT max(handled_at) AS last FROM effects WHERE n >= 0 AND n < $1", events
     )
-    under_load = await pool.fetchrow(
+    under_load = await one_row(
+        pool,
         "SELECT percentile_cont(0.5) WITHIN GROUP (ORDER BY ms) AS p50, "
         "percentile_cont(0.95) WITHIN GROUP (ORDER BY ms) AS p95, max(ms) AS max "
         "FROM (SELECT extract(epoch FROM e.handled_at - o.created_at) * 1000 AS ms "
@@ -341,7 +350,7 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=50_000, help="throughput events")
     parser.add_argument("--tx-size", type=int, default=1_000, help="events per transaction")
     parser.add_argument("--latency-events", type=int, default=200, help="idle latency samples")
-    parser.add_argument("--latency-budget", type=float, default=30.0, help="seconds, at most")
+    parser.add_argument("--latency-budget", type=float, default=60.0, help="seconds, at most")
     parser.add_argument("--employers", type=int, default=1_000, help="distinct partition keys")
     parser.add_argument("--timeout", type=float, default=90.0, help="throughput drain, seconds")
     args = parser.parse_args()

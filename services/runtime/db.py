@@ -24,7 +24,7 @@ class MigrationError(Exception):
 def redact_dsn(dsn: str) -> str:
     """The DSN without its password, for messages."""
     parts = urlsplit(dsn)
-    if parts.password is None:
+    if not parts.password:
         return dsn
     netloc = parts.netloc.replace(f":{parts.password}@", ":***@", 1)
     return urlunsplit(parts._replace(netloc=netloc))

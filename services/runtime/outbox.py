@@ -40,6 +40,16 @@ class UnitOfWork:
     conn: Connection
     schema: str
     _pending: list[tuple[Any, ...]] = field(default_factory=list)
+    _deferred: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
+
+    def defer(self, sql: str, *args: Any) -> None:
+        """Run `sql` with `args` at the end of the transaction, batched with the other rows
+        of the same statement (one round trip for a whole batch of events).
+
+        For writes whose result the handler does not need; they run in the order their
+        statements were first deferred, before the outbox rows.
+        """
+        self._deferred.setdefault(sql, []).append(args)
 
     def publish(self, event: Envelope) -> None:
         """Publish `event` when (and only if) this transaction commits."""
@@ -54,7 +64,10 @@ class UnitOfWork:
         )
 
     async def flush(self) -> int:
-        """Write the collected events into the outbox (inside the transaction)."""
+        """Run the deferred writes and write the collected events into the outbox."""
+        deferred, self._deferred = self._deferred, {}
+        for sql, rows in deferred.items():
+            await self.conn.executemany(sql, rows)
         if not self._pending:
             return 0
         rows, self._pending = self._pending, []
@@ -249,6 +262,9 @@ class OutboxRelay:
         )
         for row in rows:
             self.metrics.published.labels(self.service, row["topic"]).inc()
-        pending = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        if len(rows) < self.batch_size:
+            pending = 0  # drained (rows written meanwhile wake the relay again)
+        else:
+            pending = await conn.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
         self.metrics.outbox_pending.labels(self.service).set(pending)
         return len(rows)

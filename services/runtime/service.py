@@ -202,6 +202,7 @@ class Runtime:
             max_records=s.consumer_max_records,
             batch_timeout_ms=s.consumer_batch_timeout_ms,
             auto_offset_reset="earliest",
+            fetch_max_wait_ms=s.consumer_fetch_max_wait_ms,
             heartbeat_interval_ms=s.consumer_heartbeat_ms,
             session_timeout_ms=s.consumer_session_timeout_ms,
             ack_policy=AckPolicy.MANUAL,

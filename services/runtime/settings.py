@@ -56,8 +56,13 @@ class Settings(BaseSettings):
     topic_replication: int = Field(default=1, ge=1, le=10)
     consumer_max_records: int = Field(default=500, ge=1, le=10000)
     consumer_batch_timeout_ms: int = Field(default=20, ge=0, le=10000)
+    consumer_fetch_max_wait_ms: int = Field(
+        default=20, ge=0, le=10000, description="Longest wait of an empty fetch (idle latency)."
+    )
     consumer_heartbeat_ms: int = Field(default=500, ge=50, le=60000)
-    consumer_session_timeout_ms: int = Field(default=10000, ge=1000, le=300000)
+    consumer_session_timeout_ms: int = Field(
+        default=6000, ge=1000, le=300000, description="Group session; Kafka's minimum is 6 s."
+    )
     retry_attempts: int = Field(default=3, ge=1, le=20, description="Tries before the DLQ.")
     retry_backoff_ms: int = Field(default=200, ge=0, le=60000, description="First retry delay.")
     outbox_batch_size: int = Field(default=1000, ge=1, le=10000)

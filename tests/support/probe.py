@@ -58,7 +58,7 @@ def probe_spec(instance: str = "a", *, name: str = "probe") -> ServiceSpec:
             )
             if not repaired:
                 raise PoisonError("the probe refuses this event")
-        await uow.conn.execute(
+        uow.defer(
             "INSERT INTO effects (event_id, n, instance) VALUES ($1, $2, $3)",
             event.event_id,
             event.payload.n,
