@@ -40,3 +40,24 @@ async def test_events_flow_from_outbox_to_handler_once(start_runtime: StartRunti
     await eventually(all_handled, what="20 effects")
     assert await count(runtime.pool, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 0
     assert await count(runtime.pool, "SELECT count(*) FROM inbox") == 20
+
+
+async def test_events_of_one_key_are_handled_in_commit_order(start_runtime: StartRuntime) -> None:
+    runtime = await start_runtime(probe_spec())
+    assert runtime.pool is not None
+    for batch in range(5):  # several transactions, interleaving five keys
+        async with runtime.unit_of_work() as uow:
+            for i in range(40):
+                n = batch * 40 + i
+                uow.publish(ping(n, employer_no=3000 + n % 5))
+
+    async def all_handled() -> bool:
+        return await count(runtime.pool, "SELECT count(*) FROM effects") == 200  # type: ignore[arg-type]
+
+    await eventually(all_handled, what="200 effects")
+    rows = await runtime.pool.fetch("SELECT n FROM effects ORDER BY seq")
+    by_key: dict[int, list[int]] = {}
+    for row in rows:
+        by_key.setdefault(row["n"] % 5, []).append(row["n"])
+    for key, sequence in by_key.items():
+        assert sequence == sorted(sequence), f"key {key} out of order"

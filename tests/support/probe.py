@@ -16,6 +16,7 @@ from services.runtime.service import ServiceSpec
 
 PROBE_SQL = """
 CREATE TABLE effects (
+    seq       bigserial,
     event_id  uuid PRIMARY KEY,
     n         integer NOT NULL,
     instance  text NOT NULL,
