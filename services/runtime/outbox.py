@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +41,10 @@ class UnitOfWork:
     schema: str
     _pending: list[tuple[Any, ...]] = field(default_factory=list)
     _deferred: dict[str, list[tuple[Any, ...]]] = field(default_factory=dict)
+    #: Values a handler may keep for the rest of this transaction (one batch of events),
+    #: e.g. a lookup shared by many rows of one employer.
+    memo: dict[Any, Any] = field(default_factory=dict)
+    _after: dict[Hashable, Callable[[], Awaitable[None]]] = field(default_factory=dict)
 
     def defer(self, sql: str, *args: Any) -> None:
         """Run `sql` with `args` at the end of the transaction, batched with the other rows
@@ -51,8 +55,17 @@ class UnitOfWork:
         """
         self._deferred.setdefault(sql, []).append(args)
 
+    def after_writes(self, key: Hashable, step: Callable[[], Awaitable[None]]) -> None:
+        """Run `step` once per `key` at the end of the transaction, after the deferred
+        writes (e.g. one completeness check per list for a whole batch of its rows)."""
+        self._after.setdefault(key, step)
+
     def publish(self, event: Envelope) -> None:
-        """Publish `event` when (and only if) this transaction commits."""
+        """Publish `event` when (and only if) this transaction commits.
+
+        An event whose id is in the outbox already is not written again: an event derived
+        with a deterministic id is published at most once.
+        """
         self._pending.append(
             (
                 event.event_id,
@@ -68,12 +81,15 @@ class UnitOfWork:
         deferred, self._deferred = self._deferred, {}
         for sql, rows in deferred.items():
             await self.conn.executemany(sql, rows)
+        after, self._after = self._after, {}
+        for step in after.values():
+            await step()
         if not self._pending:
             return 0
         rows, self._pending = self._pending, []
         await self.conn.executemany(
             "INSERT INTO outbox (event_id, topic, key, value, headers) "
-            "VALUES ($1, $2, $3, $4, $5::jsonb)",
+            "VALUES ($1, $2, $3, $4, $5::jsonb) ON CONFLICT (event_id) DO NOTHING",
             rows,
         )
         await self.conn.execute("SELECT pg_notify($1, '')", channel(self.schema))
@@ -121,6 +137,7 @@ class OutboxRelay:
         batch_size: int = 1000,
         poll_ms: int = 1000,
         faults: RelayFaults | None = None,
+        record_spans: bool = True,
     ) -> None:
         self.dsn = dsn
         self.schema = schema
@@ -132,6 +149,7 @@ class OutboxRelay:
         self.batch_size = batch_size
         self.poll_s = poll_ms / 1000
         self.faults = faults or RelayFaults()
+        self.record_spans = record_spans
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -233,14 +251,16 @@ class OutboxRelay:
         spans = []
         for row in rows:
             stored = json.loads(row["headers"]) if isinstance(row["headers"], str) else {}
-            span = self.tracer.start_span(
-                f"{row['topic']} publish",
-                context=extract(stored),
-                kind=SpanKind.PRODUCER,
-                attributes={"messaging.system": "kafka", "messaging.destination": row["topic"]},
-            )
-            spans.append(span)
-            headers = [(k, v.encode()) for k, v in inject(trace.set_span_in_context(span)).items()]
+            if self.record_spans:
+                span = self.tracer.start_span(
+                    f"{row['topic']} publish",
+                    context=extract(stored),
+                    kind=SpanKind.PRODUCER,
+                    attributes={"messaging.system": "kafka", "messaging.destination": row["topic"]},
+                )
+                spans.append(span)
+                stored = inject(trace.set_span_in_context(span))
+            headers = [(k, v.encode()) for k, v in stored.items()]
             waits.append(
                 await self.producer.send(
                     self.topic_name(row["topic"]),

@@ -83,6 +83,8 @@ class Runtime:
             self.spec.name, otlp_endpoint=self.settings.otlp_endpoint, exporter=self.span_exporter
         )
         self.tracer = self.tracer_provider.get_tracer("bvgconnect.runtime")
+        #: Spans are recorded only when something exports them (telemetry.make_tracer_provider).
+        self.exporting = self.span_exporter is not None or bool(self.settings.otlp_endpoint)
         self.pool: asyncpg.Pool | None = None
         self.producer: AIOKafkaProducer | None = None
         self.broker: KafkaBroker | None = None
@@ -166,6 +168,7 @@ class Runtime:
                 batch_size=s.outbox_batch_size,
                 poll_ms=s.outbox_poll_ms,
                 faults=self.relay_faults,
+                record_spans=self.exporting,
             )
             self.relay.start()
         self._lag_task = asyncio.create_task(self._watch_lag(), name="consumer-lag")
@@ -191,6 +194,7 @@ class Runtime:
                 metrics=self.metrics,
                 retry_attempts=self.settings.retry_attempts,
                 retry_backoff_s=self.settings.retry_backoff_ms / 1000,
+                record_spans=self.exporting,
             )
             self.consumers.append(consumer)
             by_topic[self.topic_name(subscription.topic)] = consumer
