@@ -30,6 +30,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_outbox_inbox.py
 	$(BIN)/python benchmarks/bench_cold_start.py
+	$(BIN)/python benchmarks/bench_price_cli.py
 
 contracts: $(STAMP)
 	$(BIN)/bvgconnect contracts export

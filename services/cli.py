@@ -142,6 +142,9 @@ def cmd_up(args: argparse.Namespace) -> int:
     data_dir = settings.data_dir.resolve()
     if infra.read_state(data_dir) is not None:
         raise CliError(f"a suite already runs from {data_dir} (stop it with `bvgconnect down`)")
+    stale = infra.clean_stale_suite(data_dir)
+    if stale:
+        print(f"stopped {stale} process(es) left by a suite that was killed")
     data_dir.mkdir(parents=True, exist_ok=True)
     (data_dir / "logs").mkdir(exist_ok=True)
     started = time.monotonic()
@@ -181,7 +184,6 @@ def cmd_up(args: argparse.Namespace) -> int:
                 # Ctrl-C reaches `up` only, which then stops the services in order.
                 start_new_session=True,
             )
-        _wait_ready(children, ports, timeout_s=60, should_stop=lambda: stop)
         infra.write_state(
             data_dir,
             {
@@ -189,8 +191,10 @@ def cmd_up(args: argparse.Namespace) -> int:
                 "database_url": dsn,
                 "kafka_bootstrap_servers": bootstrap,
                 "services": {n: {"pid": p.pid, "port": ports[n]} for n, p in children.items()},
+                "broker_pid": kafka.process.pid if kafka and kafka.process else None,
             },
         )
+        _wait_ready(children, ports, timeout_s=60, should_stop=lambda: stop)
         demo = "" if args.no_demo else asyncio.run(_load_demo(dsn))
         elapsed = time.monotonic() - started
         _print_table(dsn, bootstrap, data_dir, elapsed, demo, ports)
@@ -408,6 +412,30 @@ def cmd_contracts_export(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- price ------------------------------------------------------------------------------
+PRICE_HELP = """\
+Price pay-period rows offline (RULES §2-§5). Reads JSON lines on stdin, one row per line:
+  {"period": "2025-03", "birth_date": "1985-01-13", "sex": "M", "hours": "160.5",
+   "base_wage": "4895.25", "invalidity_degree": 0, "employer_share": "0.5"}
+hours and base_wage as decimal strings or JSON numbers (both negative for a correction);
+invalidity_degree (IV degree, whole %, default 0) and employer_share (the employer's
+fraction of the premium, 0.5-1, default 0.5) are optional.
+Writes one JSON line per row, in input order: the input's fields plus bvg_age, subject,
+not_subject_reason, hourly_base_wage, insured_hourly_wage, insured_wage (J), rate,
+premium_total (I), employer_share, employee_share, savings_part, parameter_version. Money is
+a decimal string with 2 decimals (CHF); rate is a fraction string ("0.045" = 4.5 %); in the
+output employer_share is the employer's amount in CHF. A row that is not subject has every
+amount "0.00", rate "0.000" and a not_subject_reason. A line that cannot be priced gives
+{"line": N, "error": {"code": ..., "message": ...}} and the command goes on. Blank lines are
+skipped (no output line). Exit status 1 if any line failed, else 0."""
+
+
+def cmd_price(args: argparse.Namespace) -> int:
+    from services.pricing import offline
+
+    return offline.run(sys.stdin, sys.stdout)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bvgconnect", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -452,6 +480,13 @@ def build_parser() -> argparse.ArgumentParser:
     export = contracts.add_parser("export", help="write JSON Schemas and the AsyncAPI document")
     export.add_argument("--check", action="store_true", help="only report differences")
     export.set_defaults(func=cmd_contracts_export)
+    price = sub.add_parser(
+        "price",
+        help="price JSON lines from stdin offline (insured wage, premium, shares)",
+        description=PRICE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    price.set_defaults(func=cmd_price)
     return parser
 
 

@@ -11,7 +11,7 @@ from services.runtime.settings import SERVICE_NAMES
 def spec_of(name: str) -> ServiceSpec:
     if name not in SERVICE_NAMES:
         raise KeyError(f"unknown service {name!r}; known: {', '.join(SERVICE_NAMES)}")
-    module = importlib.import_module(f"services.{name}")
+    module = importlib.import_module(f"services.{name}.service")
     spec: ServiceSpec = module.spec()
     return spec
 

@@ -1,21 +1,4 @@
-"""The billing service: invoices (QR reference), invoice lines, payments, balances, interest."""
+"""The billing service: invoices (QR reference), invoice lines, payments, balances, interest.
 
-from __future__ import annotations
-
-from pathlib import Path
-
-from services.runtime.handlers import EMPLOYER_MIGRATIONS
-from services.runtime.service import ServiceSpec
-
-from .handlers import PRODUCES, SUBSCRIPTIONS
-
-
-def spec() -> ServiceSpec:
-    return ServiceSpec(
-        name="billing",
-        title="bvgconnect billing",
-        migrations=Path(__file__).parent / "migrations",
-        subscriptions=SUBSCRIPTIONS,
-        produces=PRODUCES,
-        extra_migrations=(EMPLOYER_MIGRATIONS,),
-    )
+The service itself is in `service.py`; importing this package stays cheap for the offline
+commands."""

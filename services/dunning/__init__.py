@@ -2,23 +2,3 @@
 
 Owns dunning cases of both ladders, letters, the employers' tasks and messages, notifications.
 """
-
-from __future__ import annotations
-
-from pathlib import Path
-
-from services.runtime.handlers import EMPLOYER_MIGRATIONS
-from services.runtime.service import ServiceSpec
-
-from .handlers import PRODUCES, SUBSCRIPTIONS
-
-
-def spec() -> ServiceSpec:
-    return ServiceSpec(
-        name="dunning",
-        title="bvgconnect dunning",
-        migrations=Path(__file__).parent / "migrations",
-        subscriptions=SUBSCRIPTIONS,
-        produces=PRODUCES,
-        extra_migrations=(EMPLOYER_MIGRATIONS,),
-    )

@@ -1,21 +1,4 @@
-"""The pricing service: parameter tables (BVG limits, rates, plan split), priced rows."""
+"""The pricing service: parameter tables (BVG limits, rates, plan split), priced rows.
 
-from __future__ import annotations
-
-from pathlib import Path
-
-from services.runtime.handlers import EMPLOYER_MIGRATIONS
-from services.runtime.service import ServiceSpec
-
-from .handlers import PRODUCES, SUBSCRIPTIONS
-
-
-def spec() -> ServiceSpec:
-    return ServiceSpec(
-        name="pricing",
-        title="bvgconnect pricing",
-        migrations=Path(__file__).parent / "migrations",
-        subscriptions=SUBSCRIPTIONS,
-        produces=PRODUCES,
-        extra_migrations=(EMPLOYER_MIGRATIONS,),
-    )
+The service itself is in `service.py`; importing this package stays cheap for the offline
+commands."""

@@ -1,0 +1,21 @@
+"""How the dunning service is assembled: schema, migrations, subscriptions, topics."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from services.runtime.handlers import EMPLOYER_MIGRATIONS
+from services.runtime.service import ServiceSpec
+
+from .handlers import PRODUCES, SUBSCRIPTIONS
+
+
+def spec() -> ServiceSpec:
+    return ServiceSpec(
+        name="dunning",
+        title="bvgconnect dunning",
+        migrations=Path(__file__).parent / "migrations",
+        subscriptions=SUBSCRIPTIONS,
+        produces=PRODUCES,
+        extra_migrations=(EMPLOYER_MIGRATIONS,),
+    )

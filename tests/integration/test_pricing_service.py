@@ -1,0 +1,208 @@
+"""The pricing service on the real broker and database: rows in, priced rows and totals out,
+exactly once under redelivery, whichever of a list's check and its rows comes first."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaProducer
+
+from contracts.envelope import Envelope
+from contracts.events.auth import EmployerChanged
+from contracts.events.coverage import RowAssessed, RowAssessedPayload
+from contracts.events.intake import ListChecked, ListCheckedPayload
+from contracts.events.pricing import ListPriced, PricingFeeCharged, RowPriced
+from services.auth.demo import DEMO_EMPLOYER
+from services.registry import spec_of
+from services.runtime.service import Runtime
+from tests.conftest import StartRuntime
+from tests.support.kafka import eventually, read_topic
+
+NOW = datetime(2025, 4, 10, 8, 0, tzinfo=UTC)
+EMPLOYER = 4711
+AHVS = ["756.1234.5678.97", "756.9217.0769.85", "756.3047.5009.62"]
+
+
+def assessed(upload: uuid.UUID, row_no: int, ahv: str, **changes: Any) -> RowAssessed:
+    values: dict[str, Any] = {
+        "upload_id": upload,
+        "period": "2025-03",
+        "row_no": row_no,
+        "ahv": ahv,
+        "insured": True,
+        "insured_from": date(2025, 3, 1),
+        "insured_to": date(2025, 3, 31),
+        "insured_days": 31,
+        "insured_hours": Decimal("160.5"),
+        "rule_in_force": "S1",
+        "birth_date": date(1985, 1, 13),
+        "sex": "F",
+        "hours": Decimal("160.5"),
+        "base_wage": Decimal("4895.25"),
+        "invalidity_degree": 0,
+        "declared_insured_wage": Decimal("2953.20"),
+        "declared_premium": Decimal("177.20"),
+        **changes,
+    }
+    return RowAssessed.new(
+        occurred_at=NOW,
+        employer_no=EMPLOYER,
+        correlation_id=str(upload),
+        payload=RowAssessedPayload(**values),
+    )
+
+
+def checked(upload: uuid.UUID, row_count: int, status: str = "ok") -> ListChecked:
+    return ListChecked.new(
+        occurred_at=NOW,
+        employer_no=EMPLOYER,
+        correlation_id=str(upload),
+        payload=ListCheckedPayload(
+            upload_id=upload,
+            period="2025-03",
+            status=status,
+            row_count=row_count,
+            error_count=0,
+            warning_count=0,
+            counts_by_code={},
+            on_time=True,
+            due_date=date(2025, 4, 15),
+            received_on=date(2025, 4, 10),
+        ),
+    )
+
+
+async def publish(bootstrap: str, prefix: str, events: list[Envelope]) -> None:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
+    await producer.start()
+    try:
+        for event in events:
+            await producer.send_and_wait(
+                prefix + event.TOPIC,
+                event.model_dump_json().encode(),
+                key=event.partition_key().encode(),
+            )
+    finally:
+        await producer.stop()
+
+
+async def payloads(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    return [json.loads(r.value or b"")["payload"] for r in await read_topic(bootstrap, topic)]
+
+
+async def wait_list_priced(runtime: Runtime, upload: uuid.UUID) -> None:
+    assert runtime.pool is not None
+    pool = runtime.pool
+
+    async def done() -> bool:
+        return bool(
+            await pool.fetchval(
+                "SELECT completed_at IS NOT NULL FROM price_lists WHERE upload_id = $1", upload
+            )
+        )
+
+    await eventually(done, timeout=30, what="the list to be priced")
+
+
+@pytest.mark.parametrize("check_first", [True, False], ids=["check-first", "rows-first"])
+async def test_a_list_is_priced_once_with_its_totals_and_correction_fee(
+    start_runtime: StartRuntime, bootstrap: str, prefix: str, check_first: bool
+) -> None:
+    runtime = await start_runtime(spec_of("pricing"))
+    assert runtime.pool is not None
+    await runtime.pool.execute(
+        "INSERT INTO employers (employer_no, name, address, canton, language, enabled_topics, "
+        "status, affiliated_from, employer_share, changed_at) VALUES "
+        "($1, 'T', '{}', 'ZH', 'de', '{}', 'affiliated', '2025-01-01', 0.6, now())",
+        EMPLOYER,
+    )
+    upload = uuid.uuid4()
+    normal = assessed(upload, 2, AHVS[0])
+    below = assessed(
+        upload,
+        3,
+        AHVS[1],
+        base_wage=Decimal("1000"),
+        hours=Decimal("100"),
+        insured_hours=Decimal("100"),
+        declared_insured_wage=Decimal("0"),
+        declared_premium=Decimal("0"),
+    )
+    misdeclared = assessed(upload, 4, AHVS[2], declared_premium=Decimal("178.30"))
+    replayed = assessed(upload, 2, AHVS[0])  # same row again, as a new event (a replay)
+    rows: list[Envelope] = [normal, below, normal, misdeclared, replayed]  # normal redelivered
+    events = [checked(upload, 3), *rows] if check_first else [*rows, checked(upload, 3)]
+    await publish(bootstrap, prefix, events)
+    await wait_list_priced(runtime, upload)
+
+    priced = {p["row_no"]: p for p in await payloads(bootstrap, prefix + RowPriced.TOPIC)}
+    assert sorted(priced) == [2, 3, 4]
+    assert len(await read_topic(bootstrap, prefix + RowPriced.TOPIC)) == 3
+    row = priced[2]
+    # RULES §2-§4 for 2025: 30.50/h → capped, coordinated: 18.40; times 160.5 h; 6 % at BVG age 40.
+    assert (row["hourly_base_wage"], row["insured_hourly_wage"]) == ("30.50", "18.40")
+    assert (row["insured_wage"], row["premium_total"]) == ("2953.20", "177.20")
+    assert (row["employer_share"], row["employee_share"]) == ("106.30", "70.90")  # plan 0.6
+    assert row["findings"] == []
+    assert priced[3]["subject"] is False and priced[3]["premium_total"] == "0.00"
+    assert [f["code"] for f in priced[4]["findings"]] == ["declared.premium"]
+
+    [totals] = await payloads(bootstrap, prefix + ListPriced.TOPIC)
+    assert totals["row_count"] == 3
+    assert totals["totals"] == {
+        "insured_wage": "5906.40",
+        "premium_total": "354.40",
+        "employer_share": "212.60",
+        "employee_share": "141.80",
+    }
+    [fee] = await payloads(bootstrap, prefix + PricingFeeCharged.TOPIC)
+    assert (fee["amount"], fee["row_count"], fee["article"]) == ("10.00", 1, "Art. 24")
+
+
+async def test_a_faulty_list_is_never_priced(
+    start_runtime: StartRuntime, bootstrap: str, prefix: str
+) -> None:
+    runtime = await start_runtime(spec_of("pricing"))
+    assert runtime.pool is not None
+    upload = uuid.uuid4()
+    await publish(bootstrap, prefix, [checked(upload, 2, status="faulty")])
+
+    async def recorded() -> bool:
+        assert runtime.pool is not None
+        return bool(await runtime.pool.fetchval("SELECT count(*) FROM price_lists"))
+
+    await eventually(recorded, what="the faulty list to be recorded")
+    assert await read_topic(bootstrap, prefix + ListPriced.TOPIC) == []
+
+
+async def test_the_plan_split_comes_from_the_employer_projection(
+    start_runtime: StartRuntime, bootstrap: str, prefix: str
+) -> None:
+    runtime = await start_runtime(spec_of("pricing"))
+    assert runtime.pool is not None
+    changed = EmployerChanged.new(
+        occurred_at=NOW,
+        employer_no=EMPLOYER,
+        correlation_id="employer",
+        payload=DEMO_EMPLOYER.model_copy(update={"employer_share": Decimal("0.75")}),
+    )
+    await publish(bootstrap, prefix, [changed])
+
+    async def projected() -> bool:
+        assert runtime.pool is not None
+        share = await runtime.pool.fetchval(
+            "SELECT employer_share FROM employers WHERE employer_no = $1", EMPLOYER
+        )
+        return bool(share == Decimal("0.75"))
+
+    await eventually(projected, what="the employer's plan split")
+    upload = uuid.uuid4()
+    await publish(bootstrap, prefix, [assessed(upload, 2, AHVS[0]), checked(upload, 1)])
+    await wait_list_priced(runtime, upload)
+    [row] = await payloads(bootstrap, prefix + RowPriced.TOPIC)
+    assert (row["employer_share"], row["employee_share"]) == ("132.90", "44.30")
