@@ -436,6 +436,21 @@ def cmd_price(args: argparse.Namespace) -> int:
     return offline.run(sys.stdin, sys.stdout)
 
 
+EXPLAIN_HELP = """\
+Why is this person (not) insured? Reads one JSON document on stdin: birth_date, sex,
+invalidity_degree, assignments at one employer ([{start, end (null while ongoing),
+expected_over_13_weeks, extension_accepted_on, requested, children, absences: [{from, to,
+reason}]}]), previously_insured_until. Prints {"periods": [{from, to, start_rule, end_rule}],
+"work_weeks": N, "findings": [...]}; with --text a timeline naming the article behind each
+step. Bad input: one line {"error": {code, message}} and exit status 2."""
+
+
+def cmd_coverage_explain(args: argparse.Namespace) -> int:
+    from services.coverage import offline
+
+    return offline.explain(sys.stdin, sys.stdout, text=args.text)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bvgconnect", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -487,6 +502,18 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     price.set_defaults(func=cmd_price)
+
+    coverage = sub.add_parser("coverage", help="coverage rules").add_subparsers(
+        dest="coverage_command", required=True
+    )
+    explain = coverage.add_parser(
+        "explain",
+        help="the coverage timeline of one worker at one employer, from JSON on stdin",
+        description=EXPLAIN_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    explain.add_argument("--text", action="store_true", help="a human-readable timeline")
+    explain.set_defaults(func=cmd_coverage_explain)
     return parser
 
 

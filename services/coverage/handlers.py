@@ -1,21 +1,263 @@
-"""Subscriptions of the coverage service.
+"""Subscriptions of the coverage service: validated rows in; the insured part of each row,
+changes of coverage and findings for the employer out (RULES §5-§6).
 
-Events whose rules have not landed yet are parked (kept in `parked_events`), never dropped.
+Rows are gathered per batch from the broker: the state of every worker in the batch is
+loaded in one go, each row is judged in arrival order (one worker's rows stay in order: they
+share a key), and the state is written back in one go. Derived events have ids derived from
+what they say (uuid5), so judging a row again publishes nothing new.
 """
 
 from __future__ import annotations
 
+import uuid
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from opentelemetry import context as otel_context
+
+from contracts.envelope import Envelope
 from contracts.events import coverage, intake
 from services.runtime.consumer import Subscription
-from services.runtime.handlers import park
+from services.runtime.outbox import UnitOfWork
 
-SUBSCRIPTIONS: tuple[Subscription, ...] = (
-    # the 13-week and 52-week rules (coverage issue)
-    Subscription(intake.RowValidated, park),
+from . import store
+from .calendar import PayPeriod
+from .domain import (
+    Assignment,
+    CoverageError,
+    CoveragePeriod,
+    Declaration,
+    Finding,
+    InsuredPart,
+    InvalidityChange,
+    Worker,
+    compare_declarations,
+    insured_part,
+    timeline,
 )
 
-PRODUCES = (
-    coverage.RowAssessed,
-    coverage.CoverageChanged,
-    coverage.CoverageFinding,
-)
+_BATCH = "coverage.rows"
+_IDS = uuid.UUID("0b7d3c52-1e4f-4a8e-9f21-5c6d7e8f9a10")
+
+
+def derived_id(kind: str, *parts: object) -> uuid.UUID:
+    return uuid.uuid5(_IDS, ":".join([kind, *map(str, parts)]))
+
+
+async def on_row_validated(uow: UnitOfWork, event: Envelope) -> None:
+    """Gather the row; the batch is judged once its events are all in (after_writes)."""
+    assert isinstance(event, intake.RowValidated)
+    rows: list[tuple[intake.RowValidated, Any]] = uow.memo.setdefault(_BATCH, [])
+    rows.append((event, otel_context.get_current()))
+    uow.after_writes(_BATCH, lambda: _assess_batch(uow))
+
+
+async def _assess_batch(uow: UnitOfWork) -> None:
+    rows: list[tuple[intake.RowValidated, Any]] = uow.memo.pop(_BATCH)
+    states = await store.load(uow.conn, {(e.employer_no, e.payload.ahv) for e, _ in rows})
+    for event, trace_context in rows:
+        token = otel_context.attach(trace_context)  # the row's own trace, for its events
+        try:
+            assess(uow, states[(event.employer_no, event.payload.ahv)], event)
+        finally:
+            otel_context.detach(token)
+    await store.save(uow.conn, states)
+
+
+def assess(uow: UnitOfWork, state: store.WorkerState, event: intake.RowValidated) -> None:
+    """Add one row to what is known of the worker, derive coverage, publish what follows.
+
+    A row the rules cannot judge together with the earlier lists (e.g. an exit from one
+    assignment while a later one goes on) is kept out of the worker's state: the employer
+    gets a finding with the rule's code, and the row is assessed as not insured, so that its
+    list is still priced and nothing waits for it.
+    """
+    p = event.payload
+    period = PayPeriod.parse(p.period)
+    before = state.copy()
+    _remember(state, p, period)
+    assert state.worker is not None
+    latest = PayPeriod.parse(state.latest_period)
+    try:
+        derived = timeline(
+            state.worker, [a for a, _ in state.assignments.values()], as_of=latest.last_day
+        )
+        part = insured_part(derived, period, abs(p.hours))
+    except CoverageError as error:
+        state.restore(before)
+        _publish_rejection(uow, event, error)
+        _publish_assessed(uow, event, state, NOT_INSURED)
+        return
+    _publish_changes(uow, event, state.periods, derived.periods)
+    state.periods = derived.periods
+    _publish_assessed(uow, event, state, part)
+    for finding in compare_declarations(derived, state.declarations.values(), through=period):
+        _publish_finding(uow, event, finding)
+
+
+NOT_INSURED = InsuredPart(None, None, 0, Decimal("0.00"), None)
+
+
+def _publish_assessed(
+    uow: UnitOfWork, event: intake.RowValidated, state: store.WorkerState, part: InsuredPart
+) -> None:
+    p = event.payload
+    assert state.worker is not None
+    sign = Decimal(-1) if p.hours < 0 else Decimal(1)  # a correction row: same part, negative
+    uow.publish(
+        coverage.RowAssessed(
+            event_id=derived_id("row-assessed", p.upload_id, p.row_no),
+            occurred_at=event.occurred_at,
+            employer_no=event.employer_no,
+            correlation_id=event.correlation_id,
+            payload=coverage.RowAssessedPayload(
+                upload_id=p.upload_id,
+                period=p.period,
+                row_no=p.row_no,
+                ahv=p.ahv,
+                insured=part.insured_days > 0,
+                insured_from=part.insured_from,
+                insured_to=part.insured_to,
+                insured_days=part.insured_days,
+                insured_hours=sign * part.insured_hours,
+                rule_in_force=part.rule_in_force,
+                birth_date=p.birth_date,
+                sex=state.worker.sex,
+                hours=p.hours,
+                base_wage=p.base_wage,
+                invalidity_degree=p.invalidity_degree,
+                declared_insured_wage=p.insured_wage,
+                declared_premium=p.premium_total,
+            ),
+        )
+    )
+
+
+def _publish_finding(uow: UnitOfWork, event: intake.RowValidated, finding: Finding) -> None:
+    p = event.payload
+    uow.publish(
+        coverage.CoverageFinding(
+            event_id=derived_id("finding", event.employer_no, p.ahv, finding.code, finding.period),
+            occurred_at=event.occurred_at,
+            employer_no=event.employer_no,
+            correlation_id=event.correlation_id,
+            payload=coverage.CoverageFindingPayload(
+                ahv=p.ahv,
+                period=str(finding.period),
+                code=finding.code,
+                severity=finding.severity,
+                message=finding.message,
+                cost_to_employer=finding.cost_to_employer,
+                article=finding.article,
+            ),
+        )
+    )
+
+
+def _publish_rejection(uow: UnitOfWork, event: intake.RowValidated, error: CoverageError) -> None:
+    period = PayPeriod.parse(event.payload.period)
+    message = (
+        f"Row {event.payload.row_no} of the list of {period} cannot be judged together with "
+        f"the earlier lists: {error.message} Please correct the assignment dates or codes."
+    )
+    _publish_finding(
+        uow,
+        event,
+        Finding(
+            code=error.code,
+            period=period,
+            article="Art. 2-5",
+            severity="error",
+            message=message[:500],
+        ),
+    )
+
+
+def _remember(state: store.WorkerState, p: intake.RowValidatedPayload, period: PayPeriod) -> None:
+    """The row's worker, assignment and declarations, newer lists winning over older ones."""
+    text = str(period)
+    newer = text >= state.latest_period
+    sex: Any = "M" if p.sex_code == 1 else "F"
+    if state.worker is None:
+        state.worker = Worker(
+            birth_date=p.birth_date, sex=sex, invalidity_degree=p.invalidity_degree
+        )
+    elif newer:
+        current = state.worker.invalidity_changes
+        degree = current[-1].degree if current else state.worker.invalidity_degree
+        if p.invalidity_degree != degree:
+            # Reading: an IV degree reported in a list applies from the first day of its period.
+            change = InvalidityChange(period.first_day, p.invalidity_degree)
+            state.worker = Worker(
+                birth_date=p.birth_date,
+                sex=sex,
+                invalidity_degree=state.worker.invalidity_degree,
+                invalidity_changes=(*current, change),
+            )
+    state.latest_period = max(state.latest_period, text)
+
+    exit_ = p.mutation_code == 2
+    end: date | None = p.assignment_end or (p.exit_date if exit_ else None)
+    known = state.assignments.get(p.assignment_start)
+    if known is None or text >= known[1]:
+        state.assignments[p.assignment_start] = (
+            Assignment(
+                start=p.assignment_start,
+                end=end,
+                expected_over_13_weeks=p.expected_over_13_weeks,
+                extension_accepted_on=p.extension_accepted_on,
+                requested=p.insurance_requested,
+                children=p.maintains_children,
+                ends_with_exit=exit_,
+            ),
+            text,
+        )
+    declared = {1: p.entry_date, 2: p.exit_date, 4: None}
+    if p.mutation_code in declared:
+        on = declared[p.mutation_code]
+        if p.mutation_code == 4 and p.assignment_end is not None:
+            on = date.fromordinal(p.assignment_end.toordinal() + 1)  # first day of the gap
+        code: Any = p.mutation_code
+        state.declarations[(text, code)] = Declaration(period=period, code=code, on=on)
+
+
+def _publish_changes(
+    uow: UnitOfWork,
+    event: intake.RowValidated,
+    before: tuple[CoveragePeriod, ...],
+    after: tuple[CoveragePeriod, ...],
+) -> None:
+    """coverage.changed for every start and end the row revealed."""
+    p = event.payload
+    started = {(q.insured_from, q.start_rule) for q in before}
+    ended = {(q.insured_to, q.end_rule) for q in before if q.insured_to is not None}
+    for q in after:
+        changes: list[tuple[str, date, str]] = []
+        if (q.insured_from, q.start_rule) not in started:
+            changes.append(("started", q.insured_from, q.start_rule))
+        if q.insured_to is not None and q.end_rule and (q.insured_to, q.end_rule) not in ended:
+            changes.append(("ended", q.insured_to, q.end_rule))
+        for change, effective, rule in changes:
+            uow.publish(
+                coverage.CoverageChanged(
+                    event_id=derived_id(
+                        "changed", event.employer_no, p.ahv, change, effective, rule
+                    ),
+                    occurred_at=event.occurred_at,
+                    employer_no=event.employer_no,
+                    correlation_id=event.correlation_id,
+                    payload=coverage.CoverageChangedPayload(
+                        ahv=p.ahv,
+                        change=change,
+                        effective_date=effective,
+                        rule=rule,
+                        period=p.period,
+                    ),
+                )
+            )
+
+
+SUBSCRIPTIONS: tuple[Subscription, ...] = (Subscription(intake.RowValidated, on_row_validated),)
+
+PRODUCES = (coverage.RowAssessed, coverage.CoverageChanged, coverage.CoverageFinding)

@@ -1,0 +1,256 @@
+"""Coverage service throughput: `intake.row-validated` in → `coverage.row-assessed` out,
+with 100,000 workers' history in the database.
+
+Seeds the coverage schema with 100,000 workers (an assignment each since 2024, insured by
+S1), puts N rows of the next list (March 2025: half continuing workers, some exits, some new
+assignments) on the broker, starts one coverage runtime (production defaults, no OTLP) and
+measures on the database clock from the first row assessed to the last `row-assessed` event
+published. Prints a table; always exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import resource
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from dataclasses import replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.bench_outbox_inbox import create_database, drop_database, infrastructure
+from contracts.events.intake import RowValidated, RowValidatedPayload
+from services.registry import spec_of
+from services.runtime import infra
+from services.runtime.db import create_pool
+from services.runtime.service import Runtime, ensure_topics
+from services.runtime.settings import Settings
+from services.runtime.telemetry import configure_logging
+
+NOW = datetime(2025, 4, 10, 8, 0, tzinfo=UTC)
+EXAMPLE = Path(__file__).resolve().parent.parent / "contracts/examples/intake.row-validated.v1"
+
+
+def ahv_of(i: int) -> str:
+    digits = f"{i:09d}"
+    return f"756.{digits[:4]}.{digits[4:8]}.{digits[8]}0"
+
+
+async def seed_history(dsn: str, workers: int) -> float:
+    """100,000 workers with one assignment each, as if earlier lists had been judged."""
+    started = time.perf_counter()
+    runtime_spec = spec_of("coverage")
+    pool = await create_pool(dsn, "coverage", min_size=1, max_size=2)
+    try:
+        from services.runtime.db import load_migrations, migrate
+
+        async with pool.acquire() as conn:
+            await migrate(conn, "coverage", load_migrations(runtime_spec.migration_sources()))
+            await conn.copy_records_to_table(
+                "workers",
+                records=[
+                    (4000 + i % 50, ahv_of(i), date(1970 + i % 35, 1 + i % 12, 1), "MF"[i % 2], 0,
+                     "2025-02")
+                    for i in range(workers)
+                ],
+            )  # fmt: skip
+            await conn.copy_records_to_table(
+                "assignments",
+                records=[
+                    (4000 + i % 50, ahv_of(i), date(2024, 1 + i % 12, 1), None, True, None,
+                     False, False, False, "2025-02")
+                    for i in range(workers)
+                ],
+            )  # fmt: skip
+            await conn.copy_records_to_table(
+                "declarations",  # each entry was declared in the list of its month
+                records=[
+                    (4000 + i % 50, ahv_of(i), f"2024-{1 + i % 12:02d}", 1,
+                     date(2024, 1 + i % 12, 1))
+                    for i in range(workers)
+                ],
+            )  # fmt: skip
+            await conn.copy_records_to_table(
+                "coverage_periods",
+                records=[
+                    (4000 + i % 50, ahv_of(i), date(2024, 1 + i % 12, 1), None, "S1", None)
+                    for i in range(workers)
+                ],
+            )
+    finally:
+        await pool.close()
+    return time.perf_counter() - started
+
+
+def rows(n: int, workers: int) -> list[tuple[bytes, bytes]]:
+    base: dict[str, Any] = json.loads(sorted(EXAMPLE.glob("*.json"))[0].read_text())["payload"]
+    out = []
+    uploads = {e: uuid.uuid4() for e in range(50)}
+    for k in range(n):
+        i = (k * 2) % workers  # every second worker of the history, then new ones
+        employer = 4000 + i % 50
+        values = {
+            **base,
+            "upload_id": str(uploads[i % 50]),
+            "period": "2025-03",
+            "row_no": 2 + k,
+            "employer_no": employer,
+            "ahv": ahv_of(i if k < workers // 2 else workers + k),
+            "birth_date": f"{1970 + i % 35}-{1 + i % 12:02d}-01",
+            "mutation_code": None,
+            "entry_date": None,
+            "assignment_start": f"2024-{1 + i % 12:02d}-01",
+        }
+        if k % 10 == 0:  # an exit in March
+            values |= {"mutation_code": 2, "exit_date": "2025-03-14", "assignment_end": None}
+        if k % 7 == 0:  # a newcomer on a short assignment
+            values |= {
+                "ahv": ahv_of(workers + n + k),
+                "assignment_start": "2025-03-10",
+                "expected_over_13_weeks": False,
+                "mutation_code": None,
+                "exit_date": None,
+            }
+        event = RowValidated.new(
+            occurred_at=NOW,
+            employer_no=employer,
+            correlation_id=str(uploads[i % 50]),
+            payload=RowValidatedPayload.model_validate(values),
+        )
+        out.append((event.partition_key().encode(), event.model_dump_json().encode()))
+    return out
+
+
+async def run(
+    n: int, workers: int, instances: int, admin_dsn: str, bootstrap: str, description: str
+) -> None:
+    name, dsn = await create_database(admin_dsn)
+    prefix = f"b{uuid.uuid4().hex[:8]}."
+    runtime = Runtime(
+        spec_of("coverage"), Settings(topic_prefix=prefix), dsn=dsn, bootstrap=bootstrap
+    )
+    children: list[subprocess.Popen[bytes]] = []
+    try:
+        seeded = await seed_history(dsn, workers)
+        prepared = rows(n, workers)
+        await ensure_topics(
+            bootstrap, [prefix + RowValidated.TOPIC], partitions=6, replication=1, timeout_s=10
+        )
+        producer = AIOKafkaProducer(
+            bootstrap_servers=bootstrap, enable_idempotence=False, linger_ms=5
+        )
+        await producer.start()
+        futures = [
+            await producer.send(prefix + RowValidated.TOPIC, value, key=key)
+            for key, value in prepared
+        ]
+        await asyncio.gather(*futures)
+        await producer.stop()
+        t1 = time.perf_counter()
+        if instances == 1:
+            await runtime.start()
+        else:  # separate processes, as `bvgconnect run coverage` runs in production
+            runtime.run_relay = False
+            runtime.spec = replace(runtime.spec, subscriptions=())
+            await runtime.start()
+            env = {
+                **os.environ,
+                "DATABASE_URL": dsn,
+                "KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+                "BVG_TOPIC_PREFIX": prefix,
+                "BVG_LOG_LEVEL": "WARNING",
+            }
+            for _ in range(instances):
+                children.append(
+                    subprocess.Popen(  # noqa: ASYNC220 (started once, not awaited on)
+                        [sys.executable, "-m", "services.cli", "run", "coverage", "--port",
+                         str(infra.free_port())],
+                        env=env,
+                        stdout=subprocess.DEVNULL,
+                        stderr=subprocess.DEVNULL,
+                    )
+                )  # fmt: skip
+        assert runtime.pool is not None
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline:
+            done = await runtime.pool.fetchval(
+                "SELECT count(*) FROM outbox WHERE topic = 'coverage.row-assessed.v1' "
+                "AND published_at IS NOT NULL"
+            )
+            if done >= n:
+                break
+            await asyncio.sleep(0.2)
+        wall = time.perf_counter() - t1
+        window: asyncpg.Record | None = await runtime.pool.fetchrow(
+            "SELECT min(created_at), max(published_at), count(*) FROM outbox "
+            "WHERE topic = 'coverage.row-assessed.v1'"
+        )
+        assert window is not None
+        first, last, assessed = window
+        changes = await runtime.pool.fetchval(
+            "SELECT count(*) FROM outbox WHERE topic = 'coverage.changed.v1'"
+        )
+        findings = await runtime.pool.fetchval(
+            "SELECT count(*) FROM outbox WHERE topic = 'coverage.finding.v1'"
+        )
+        workers_now = await runtime.pool.fetchval("SELECT count(*) FROM workers")
+        seconds = (last - first).total_seconds()
+        rate = assessed / seconds
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"infrastructure: {description}; history seeded in {seeded:.1f} s")
+        print(f"{'metric':56} | {'value':30} | target")
+        print("-" * 104)
+        print(f"{'workers in the database (history + new)':56} | {workers_now:<30,} |")
+        print(f"{'rows of the March list':56} | {n:<30,} |")
+        print(f"{'service processes (one consumer-group member each)':56} | {instances:<30} |")
+        verdict = "met" if rate >= 5000 else "MISSED"
+        print(
+            f"{'first row assessed -> last row-assessed published (DB)':56} | "
+            f"{f'{rate:,.0f} rows/s ({seconds:.1f} s)':30} | >= 5,000 rows/s: {verdict}"
+        )
+        print(
+            f"{'  incl. start-up and group join (wall clock)':56} | "
+            f"{f'{n / wall:,.0f} rows/s ({wall:.1f} s)':30} |"
+        )
+        print(f"{'coverage.changed / coverage.finding events':56} | {changes} / {findings:<24} |")
+        print(f"{'peak RSS of this process':56} | {peak:<26.0f} MiB |")
+    finally:
+        for child in children:
+            child.send_signal(signal.SIGTERM)
+        for child in children:
+            child.wait(30)
+        await runtime.stop()
+        await drop_database(admin_dsn, name)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--rows", type=int, default=50_000)
+    parser.add_argument("--workers", type=int, default=100_000)
+    parser.add_argument(
+        "--instances", type=int, default=1, help="service processes (1: in this process)"
+    )
+    args = parser.parse_args()
+    configure_logging("bench", "WARNING", "text")
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-coverage-") as tmp,
+        infrastructure(Path(tmp)) as (admin_dsn, bootstrap, description),
+    ):
+        asyncio.run(run(args.rows, args.workers, args.instances, admin_dsn, bootstrap, description))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,137 @@
+"""The coverage service on the real broker and database: validated rows in; the insured part
+of each row, coverage changes and findings out; and on into pricing."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from contracts.envelope import Envelope
+from contracts.events.coverage import CoverageChanged, CoverageFinding, RowAssessed
+from contracts.events.intake import RowValidated, RowValidatedPayload
+from contracts.events.pricing import ListPriced, RowPriced
+from services.registry import spec_of
+from services.runtime.service import Runtime
+from tests.conftest import StartRuntime
+from tests.integration.test_pricing_service import checked, payloads, publish
+from tests.support.kafka import eventually, read_topic
+
+EXAMPLE = Path("contracts/examples/intake.row-validated.v1")
+NOW = datetime(2025, 4, 10, 8, 0, tzinfo=UTC)
+ANNA = "756.1234.5678.97"
+LUCA = "756.9217.0769.85"
+
+
+def example_row() -> dict[str, Any]:
+    first = sorted(EXAMPLE.glob("*.json"))[0]
+    payload: dict[str, Any] = json.loads(first.read_text())["payload"]
+    return payload
+
+
+def row(upload: uuid.UUID, period: str, row_no: int, **changes: Any) -> RowValidated:
+    values = {**example_row(), "upload_id": str(upload), "period": period, "row_no": row_no}
+    values.update({"employer_no": 4711, **changes})
+    return RowValidated.new(
+        occurred_at=NOW,
+        employer_no=4711,
+        correlation_id=str(upload),
+        payload=RowValidatedPayload.model_validate(values),
+    )
+
+
+async def wait_for(runtime: Runtime, sql: str, n: int, what: str) -> None:
+    async def enough() -> bool:
+        assert runtime.pool is not None
+        return int(await runtime.pool.fetchval(sql)) >= n
+
+    await eventually(enough, timeout=30, what=what)
+
+
+async def test_a_declared_s1_entry_is_insured_from_the_first_day(
+    start_runtime: StartRuntime, bootstrap: str, prefix: str
+) -> None:
+    runtime = await start_runtime(spec_of("coverage"))
+    upload = uuid.uuid4()
+    declared = row(upload, "2025-03", 2)  # code 1, entry 2025-03-03, over 13 weeks: S1
+    undeclared = row(upload, "2025-03", 3, ahv=LUCA, mutation_code=None, entry_date=None)
+    events: list[Envelope] = [declared, declared, undeclared]  # the first one redelivered
+    await publish(bootstrap, prefix, events)
+    await wait_for(
+        runtime, "SELECT count(*) FROM outbox WHERE topic = 'coverage.row-assessed.v1'", 2, "rows"
+    )
+    await wait_for(runtime, "SELECT count(*) FROM inbox", 2, "inbox")
+
+    assessed = {p["ahv"]: p for p in await payloads(bootstrap, prefix + RowAssessed.TOPIC)}
+    assert len(await read_topic(bootstrap, prefix + RowAssessed.TOPIC)) == 2
+    anna = assessed[ANNA]
+    assert (anna["insured_from"], anna["insured_to"], anna["rule_in_force"]) == (
+        "2025-03-03",
+        "2025-03-31",
+        "S1",
+    )
+    assert anna["insured_days"] == 29 and anna["insured"] is True
+    # 21 of the 21 working days of March from the 3rd: every hour of the assignment counts.
+    assert Decimal(anna["insured_hours"]) == Decimal("160.50")
+
+    changes = await payloads(bootstrap, prefix + CoverageChanged.TOPIC)
+    assert sorted((c["ahv"], c["change"], c["effective_date"], c["rule"]) for c in changes) == [
+        (ANNA, "started", "2025-03-03", "S1"),
+        (LUCA, "started", "2025-03-03", "S1"),
+    ]
+    findings = await payloads(bootstrap, prefix + CoverageFinding.TOPIC)
+    assert [(f["ahv"], f["code"], f["cost_to_employer"]) for f in findings] == [
+        (LUCA, "entry.not_declared", True)
+    ]
+
+
+async def test_several_months_reach_the_14th_work_week(
+    start_runtime: StartRuntime, bootstrap: str, prefix: str
+) -> None:
+    """Issue 5's example: from 2025-01-06, not expected over 13 weeks → S6 on 2025-04-07."""
+    runtime = await start_runtime(spec_of("coverage"))
+    short = {
+        "assignment_start": "2025-01-06",
+        "expected_over_13_weeks": False,
+        "mutation_code": None,
+        "entry_date": None,
+    }
+    events: list[Envelope] = [
+        row(uuid.uuid4(), period, 2, **short)
+        for period in ("2025-01", "2025-02", "2025-03", "2025-04")
+    ]
+    await publish(bootstrap, prefix, events)
+    await wait_for(
+        runtime, "SELECT count(*) FROM outbox WHERE topic = 'coverage.row-assessed.v1'", 4, "rows"
+    )
+    by_period = {p["period"]: p for p in await payloads(bootstrap, prefix + RowAssessed.TOPIC)}
+    assert [by_period[m]["insured"] for m in ("2025-01", "2025-02", "2025-03")] == [False] * 3
+    april = by_period["2025-04"]
+    assert (april["insured_from"], april["rule_in_force"]) == ("2025-04-07", "S6")
+    [change] = await payloads(bootstrap, prefix + CoverageChanged.TOPIC)
+    assert (change["change"], change["effective_date"], change["rule"]) == (
+        "started",
+        "2025-04-07",
+        "S6",
+    )
+
+
+async def test_rows_flow_on_through_pricing(
+    start_runtime: StartRuntime, bootstrap: str, prefix: str
+) -> None:
+    coverage = await start_runtime(spec_of("coverage"))
+    pricing = await start_runtime(spec_of("pricing"))
+    upload = uuid.uuid4()
+    await publish(bootstrap, prefix, [row(upload, "2025-03", 2), checked(upload, 1)])
+    assert coverage.pool is not None and pricing.pool is not None
+    await wait_for(
+        pricing, "SELECT count(*) FROM price_lists WHERE completed_at IS NOT NULL", 1, "pricing"
+    )
+    [priced] = await payloads(bootstrap, prefix + RowPriced.TOPIC)
+    # The example row: 4895.25 for 160.5 h in March 2025, insured from the 3rd (S1).
+    assert (priced["insured_wage"], priced["premium_total"]) == ("2953.20", "177.20")
+    [listed] = await payloads(bootstrap, prefix + ListPriced.TOPIC)
+    assert listed["totals"]["premium_total"] == "177.20"
