@@ -31,6 +31,10 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_outbox_inbox.py
 	$(BIN)/python benchmarks/bench_cold_start.py
 	$(BIN)/python benchmarks/bench_price_cli.py
+	$(BIN)/python benchmarks/bench_pricing_service.py
+	$(BIN)/python benchmarks/bench_coverage_domain.py
+	$(BIN)/python benchmarks/bench_coverage_service.py
+	$(BIN)/python benchmarks/bench_coverage_service.py --instances 2
 
 contracts: $(STAMP)
 	$(BIN)/bvgconnect contracts export
