@@ -135,3 +135,40 @@ async def test_rows_flow_on_through_pricing(
     assert (priced["insured_wage"], priced["premium_total"]) == ("2953.20", "177.20")
     [listed] = await payloads(bootstrap, prefix + ListPriced.TOPIC)
     assert listed["totals"]["premium_total"] == "177.20"
+
+
+async def test_a_declared_exit_ends_insurance_by_e2(
+    start_runtime: StartRuntime, bootstrap: str, prefix: str
+) -> None:
+    runtime = await start_runtime(spec_of("coverage"))
+    entry = row(uuid.uuid4(), "2025-03", 2)  # S1 from 2025-03-03
+    exit_ = row(
+        uuid.uuid4(),
+        "2025-04",
+        2,
+        mutation_code=2,
+        entry_date=None,
+        exit_date="2025-04-18",
+        assignment_end="2025-04-18",
+        hours="100.00",
+        base_wage="3000.00",
+    )
+    await publish(bootstrap, prefix, [entry, exit_])
+    await wait_for(
+        runtime, "SELECT count(*) FROM outbox WHERE topic = 'coverage.row-assessed.v1'", 2, "rows"
+    )
+    by_period = {p["period"]: p for p in await payloads(bootstrap, prefix + RowAssessed.TOPIC)}
+    april = by_period["2025-04"]
+    assert (april["insured_from"], april["insured_to"], april["insured_days"]) == (
+        "2025-04-01",
+        "2025-04-18",
+        18,
+    )
+    # All of April's hours fall on assignment days up to the 18th: all of them are insured.
+    assert Decimal(april["insured_hours"]) == Decimal("100.00")
+    changes = sorted(
+        (c["change"], c["effective_date"], c["rule"])
+        for c in await payloads(bootstrap, prefix + CoverageChanged.TOPIC)
+    )
+    assert changes == [("ended", "2025-04-18", "E2"), ("started", "2025-03-03", "S1")]
+    assert await payloads(bootstrap, prefix + CoverageFinding.TOPIC) == []
