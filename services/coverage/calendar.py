@@ -23,23 +23,40 @@ def monday_of(week: int) -> date:
     return date.fromordinal(week * 7 + 1)
 
 
+_LAST_ORDINAL = date.max.toordinal()
+
+
 def has_full_week(first: date, last: date) -> bool:
     """Whether the days `first`..`last` hold a whole calendar week, Monday to Sunday."""
-    monday = first + timedelta(days=-first.weekday() % 7)
-    return monday + timedelta(days=6) <= last
+    day = first.toordinal()
+    sunday = day + (1 - day) % 7 + 6  # of the first week that starts on or after `first`
+    if sunday > _LAST_ORDINAL:
+        raise OverflowError("date value out of range")
+    return sunday <= last.toordinal()
 
 
 def working_days(first: date, last: date) -> int:
     """Mondays to Fridays from `first` to `last`, both included."""
     if last < first:
         return 0
-    weeks, rest = divmod((last - first).days + 1, 7)
-    weekday = first.weekday()
-    return weeks * 5 + sum(1 for k in range(rest) if (weekday + k) % 7 < 5)
+    # Mondays to Fridays before day n, counted from 0001-01-01 (a Monday) as day 0.
+    before_first = first.toordinal() - 1
+    after_last = last.toordinal()
+    weeks, rest = divmod(after_last, 7)
+    count = weeks * 5 + (rest if rest < 5 else 5)
+    weeks, rest = divmod(before_first, 7)
+    return count - weeks * 5 - (rest if rest < 5 else 5)
+
+
+_DAYS_IN_MONTH = (0, 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
 
 def days_in_month(year: int, month: int) -> int:
-    following = date(year + month // 12, month % 12 + 1, 1)
+    if 1 <= month <= 12 and 1 <= year < 9999:
+        if month == 2 and year % 4 == 0 and (year % 100 != 0 or year % 400 == 0):
+            return 29
+        return _DAYS_IN_MONTH[month]
+    following = date(year + month // 12, month % 12 + 1, 1)  # raises as `date` does
     return (following - date(year, month, 1)).days
 
 
@@ -58,7 +75,7 @@ class PayPeriod(NamedTuple):
 
     @classmethod
     def of(cls, day: date) -> PayPeriod:
-        return cls(day.year, day.month)
+        return tuple.__new__(cls, (day.year, day.month))
 
     @classmethod
     def parse(cls, text: str) -> PayPeriod:
@@ -80,7 +97,10 @@ class PayPeriod(NamedTuple):
         return date(self.year, self.month, days_in_month(self.year, self.month))
 
     def shifted(self, months: int) -> PayPeriod:
-        return PayPeriod.of(add_months(self.first_day, months))
+        year, month = divmod(self.year * 12 + self.month - 1 + months, 12)
+        if 1 <= self.month <= 12 and 1 <= self.year <= 9999 and 1 <= year < 9999:
+            return tuple.__new__(PayPeriod, (year, month + 1))
+        return PayPeriod.of(add_months(self.first_day, months))  # raises as `date` does
 
     def __str__(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"

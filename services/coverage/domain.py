@@ -31,7 +31,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from math import floor
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from services.coverage.calendar import (
     ONE_DAY,
@@ -249,8 +249,33 @@ def reference_age_last_day(worker: Worker) -> date:
     return date(year, month + 1, days_in_month(year, month + 1))
 
 
+#: Admission windows by what they depend on (birth date, sex, IV degrees, death); bounded.
+_WINDOWS: dict[tuple[object, ...], tuple[AdmissionWindow, ...]] = {}
+_WINDOWS_MAX = 4096
+
+
 def admission_windows(worker: Worker) -> tuple[AdmissionWindow, ...]:
     """The stretches of days on which the worker may be insured (Art. 1.1, 1.3; §5)."""
+    key = (  # everything the windows depend on, the pricing parameters' reference age included
+        worker.birth_date,
+        worker.sex,
+        worker.invalidity_degree,
+        worker.invalidity_changes,
+        worker.died_on,
+        reference_age_months(worker.sex, worker.birth_date.year),
+        ADMISSION_BVG_AGE,
+        IV_DEGREE_NOT_INSURABLE,
+    )
+    windows = _WINDOWS.get(key)
+    if windows is None:
+        windows = _admission_windows(worker)
+        if len(_WINDOWS) >= _WINDOWS_MAX:
+            _WINDOWS.clear()
+        _WINDOWS[key] = windows
+    return windows
+
+
+def _admission_windows(worker: Worker) -> tuple[AdmissionWindow, ...]:
     first = date(worker.birth_date.year + ADMISSION_BVG_AGE, 1, 1)  # Art. 1.1: BVG age 18
     cap: date = reference_age_last_day(worker)
     cap_rule: EndRule = "E3"
@@ -362,7 +387,9 @@ def _merge_days(spans: Sequence[tuple[date, date]]) -> list[tuple[date, date]]:
 
 def assignment_work_weeks(a: Assignment) -> list[tuple[int, int]]:
     """The work weeks of one assignment as sorted, disjoint ranges of week numbers (Art. 4.4)."""
-    first, last = week_of(a.start), week_of(a.end) if a.end is not None else OPEN_WEEK
+    end = a.end
+    first = (a.start.toordinal() - 1) // 7  # week_of, inline: this runs for every assignment
+    last = (end.toordinal() - 1) // 7 if end is not None else OPEN_WEEK
     if not a.absences and not a.weekly_hours:
         return [(first, last)]
     ranges, low = [], first
@@ -393,8 +420,7 @@ def _nth_week(ranges: Sequence[tuple[int, int]], n: int) -> int | None:
     return None
 
 
-@dataclass(frozen=True)
-class _Block:
+class _Block(NamedTuple):
     """Assignments with no interruption and no exit between them: one stretch of coverage."""
 
     start: date
@@ -408,35 +434,40 @@ def _episodes(ordered: Sequence[Assignment]) -> tuple[list[list[_Block]], list[I
 
     A new block begins after an exit, or after a gap that holds a work-free week (Art. 4.4).
     """
-    groups: list[list[Assignment]] = []
-    ends: list[date | None] = []
-    new_count: list[bool] = []
+    if len(ordered) == 1:  # the common case: one block, open or followed by an interruption
+        a = ordered[0]
+        block = _Block(a.start, a.end, tuple(ordered), a.ends_with_exit)
+        if a.end is None:
+            return [[block]], []
+        return [[block]], [Interruption(a.end + ONE_DAY, None, long=False)]
+    groups: list[tuple[list[Assignment], date | None, bool]] = []  # members, end, new count
     interruptions: list[Interruption] = []
-    for a in ordered:
-        if groups:
-            end = ends[-1]
-            if end is None or a.start <= end:
-                groups[-1].append(a)
-                ends[-1] = None if a.end is None or end is None else max(end, a.end)
-                continue
-            free_week = has_full_week(end + ONE_DAY, a.start - ONE_DAY)
-            exited = any(x.ends_with_exit and x.end == end for x in groups[-1])
-            if not (exited or free_week or not INTERRUPTION_NEEDS_A_WORK_FREE_WEEK):
-                groups[-1].append(a)
-                ends[-1] = a.end
-                continue
-            long = (a.start - end).days >= LONG_INTERRUPTION_DAYS
-            if free_week:
-                interruptions.append(Interruption(end + ONE_DAY, a.start - ONE_DAY, long))
-            new_count.append(long)
-        else:
-            new_count.append(True)
-        groups.append([a])
-        ends.append(a.end)
-    if ends and ends[-1] is not None:
-        interruptions.append(Interruption(ends[-1] + ONE_DAY, None, long=False))
+    if not ordered:
+        return [], interruptions
+    group, end, new = [ordered[0]], ordered[0].end, True
+    for a in ordered[1:]:
+        if end is None or a.start <= end:
+            group.append(a)
+            if end is not None:
+                end = None if a.end is None else max(end, a.end)
+            continue
+        first_free, last_free = end + ONE_DAY, a.start - ONE_DAY
+        free_week = has_full_week(first_free, last_free)
+        exited = any(x.ends_with_exit and x.end == end for x in group)
+        if not (exited or free_week or not INTERRUPTION_NEEDS_A_WORK_FREE_WEEK):
+            group.append(a)
+            end = a.end
+            continue
+        long = (a.start - end).days >= LONG_INTERRUPTION_DAYS
+        if free_week:
+            interruptions.append(Interruption(first_free, last_free, long))
+        groups.append((group, end, new))
+        group, end, new = [a], a.end, long
+    groups.append((group, end, new))
+    if end is not None:
+        interruptions.append(Interruption(end + ONE_DAY, None, long=False))
     episodes: list[list[_Block]] = []
-    for group, end, new in zip(groups, ends, new_count, strict=True):
+    for group, end, new in groups:
         exits = False
         for a in group:
             if a.ends_with_exit:
@@ -469,9 +500,15 @@ def timeline(
     An ongoing assignment (end None) is presumed to go on. Its coverage stays open unless an end
     known by `as_of` closes it; `as_of` defaults to the latest date the input names.
     """
-    ordered = tuple(sorted(assignments, key=_assignment_key))
+    ordered = _in_order(assignments)
     for a in ordered:
-        _validate(a)
+        if (
+            a.absences
+            or a.weekly_hours
+            or a.extension_accepted_on is not None
+            or (a.end is not None and a.end < a.start)
+        ):
+            _validate(a)  # nothing else in an assignment can be wrong
     if ordered and previously_insured_until and previously_insured_until >= ordered[0].start:
         raise CoverageError(
             "history.overlaps",
@@ -481,12 +518,40 @@ def timeline(
     horizon = as_of or _latest_date(worker, ordered, previously_insured_until)
     episodes, interruptions = _episodes(ordered)
     windows = admission_windows(worker)
-    weeks_of = {id(a): assignment_work_weeks(a) for a in ordered}
+    weeks_of = {
+        id(a): (
+            assignment_work_weeks(a)
+            if a.absences or a.weekly_hours
+            else [
+                (
+                    (a.start.toordinal() - 1) // 7,
+                    (a.end.toordinal() - 1) // 7 if a.end is not None else OPEN_WEEK,
+                )
+            ]
+        )
+        for a in ordered
+    }  # assignment_work_weeks, its common case inline
     periods: list[CoveragePeriod] = []
     previous_end, insured_then = previously_insured_until, previously_insured_until is not None
+    # Episodes lie 52 weeks and more apart, so their merged work weeks add up to the total.
+    work_weeks = 0
+    until = week_of(horizon) if horizon is not None else None
     for episode in episodes:
-        weeks = _merge_weeks(r for b in episode for a in b.members for r in weeks_of[id(a)])
-        week = _nth_week(weeks, WORK_WEEKS_WITHOUT_INSURANCE + 1)
+        if len(episode) == 1 and len(episode[0].members) == 1:
+            weeks = weeks_of[id(episode[0].members[0])]  # sorted, disjoint, not adjacent
+        else:
+            weeks = _merge_weeks(r for b in episode for a in b.members for r in weeks_of[id(a)])
+        if until is not None:
+            work_weeks += sum(max(0, min(high, until) - low + 1) for low, high in weeks)
+        if len(weeks) == 1:  # _nth_week, its common case inline
+            low, high = weeks[0]
+            week = (
+                low + WORK_WEEKS_WITHOUT_INSURANCE
+                if high - low >= WORK_WEEKS_WITHOUT_INSURANCE
+                else None
+            )
+        else:
+            week = _nth_week(weeks, WORK_WEEKS_WITHOUT_INSURANCE + 1)
         fourteenth = monday_of(week) if week is not None else None
         for block in episode:
             s4 = (
@@ -510,18 +575,38 @@ def timeline(
         assignments=ordered,
         interruptions=tuple(interruptions),
         periods=tuple(periods),
-        work_weeks=_count_weeks(ordered, weeks_of, horizon),
+        work_weeks=work_weeks,
         as_of=horizon,
         previously_insured_until=previously_insured_until,
     )
 
 
+def _in_order(assignments: Iterable[Assignment]) -> tuple[Assignment, ...]:
+    """Sorted by `_assignment_key`, so that the order of the input does not matter."""
+    given = tuple(assignments)
+    if len(given) > 1:
+        previous = given[0].start
+        for a in given[1:]:
+            if a.start <= previous:  # out of order, or two on one day: the whole key decides
+                return tuple(sorted(given, key=_assignment_key))
+            previous = a.start
+    return given
+
+
 def _latest_date(
     worker: Worker, ordered: Sequence[Assignment], previously_insured_until: date | None
 ) -> date | None:
-    known = [d for a in ordered for d in (a.start, a.end, a.extension_accepted_on) if d]
-    known += [x.last_day for a in ordered for x in a.absences]
-    known += [change.on for change in worker.invalidity_changes]
+    known: list[date] = []
+    for a in ordered:
+        if a.end is not None:
+            known.append(a.end)  # validated: no day of the assignment lies after its end
+        else:
+            known.append(a.start)
+            if a.extension_accepted_on is not None:
+                known.append(a.extension_accepted_on)
+            known += [x.last_day for x in a.absences]
+    if worker.invalidity_changes:
+        known += [change.on for change in worker.invalidity_changes]
     known += [d for d in (worker.died_on, previously_insured_until) if d]
     return max(known, default=None)
 
@@ -534,32 +619,38 @@ def _start(
     s4: bool,
 ) -> tuple[StartRule, date] | None:
     """The earliest start rule that applies in the block, and its day (Art. 3.2-3.4)."""
-    candidates: list[tuple[date, int, StartRule]] = []
-
-    def add(rule: StartRule, on: date) -> None:
-        candidates.append((on, _START_ORDER[rule], rule))
-
+    # (day, tie-break); the earliest wins, on the same day the first rule of START_RULES.
+    best: tuple[date, int] | None = None
     for a in block.members:
+        # S1-S3 share the assignment's first day: the first of them that applies wins.
         if a.expected_over_13_weeks:
-            add("S1", a.start)
-        if a.requested:
-            add("S2", a.start)
-        if a.children:
-            add("S3", a.start)
+            best = _earlier(best, (a.start, _S1))
+        elif a.requested:
+            best = _earlier(best, (a.start, _S2))
+        elif a.children:
+            best = _earlier(best, (a.start, _S3))
         if a.extension_accepted_on is not None:
             weeks = sum(high - low + 1 for low, high in weeks_of[id(a)])
             if weeks > WORK_WEEKS_WITHOUT_INSURANCE:
-                add("S5", a.extension_accepted_on)
+                best = _earlier(best, (a.extension_accepted_on, _S5))
     if s4:
-        add("S4", block.start)
+        best = _earlier(best, (block.start, _S4))
     if fourteenth is not None and (block.end is None or fourteenth <= block.end):
         # Reading: the Monday of the 14th work week, or the block's first day if that is later
         # (no insurance inside an interruption, Art. 4.3).
-        add("S6", max(fourteenth, block.start))
-    if not candidates:
+        best = _earlier(best, (max(fourteenth, block.start), _S6))
+    if best is None:
         return None
-    on, _, rule = min(candidates)
-    return rule, on
+    on, order = best
+    return _START_RULE_LIST[order], on
+
+
+_START_RULE_LIST: tuple[StartRule, ...] = tuple(START_RULES)
+_S1, _S2, _S3, _S4, _S5, _S6 = (_START_ORDER[r] for r in ("S1", "S2", "S3", "S4", "S5", "S6"))
+
+
+def _earlier(best: tuple[date, int] | None, candidate: tuple[date, int]) -> tuple[date, int]:
+    return candidate if best is None or candidate < best else best
 
 
 def _admit(
@@ -589,18 +680,6 @@ def _admit(
     return periods
 
 
-def _count_weeks(
-    ordered: Sequence[Assignment],
-    weeks_of: Mapping[int, list[tuple[int, int]]],
-    horizon: date | None,
-) -> int:
-    if horizon is None:
-        return 0
-    until = week_of(horizon)
-    weeks = _merge_weeks(r for a in ordered for r in weeks_of[id(a)])
-    return sum(max(0, min(high, until) - low + 1) for low, high in weeks)
-
-
 # --- declared vs derived (Art. 3, 5, 9, 22.4) -----------------------------------------------
 
 
@@ -615,22 +694,35 @@ def compare_declarations(
     after `through` are not due yet.
     """
     received = [d for d in declarations if d.period <= through]
-    entries = sorted((d for d in received if d.code == 1), key=_declared_order)
-    exits = sorted((d for d in received if d.code == 2), key=_declared_order)
+    entries: list[Declaration] = []
+    exits: list[Declaration] = []
+    for d in received:
+        if d.code == 1:
+            entries.append(d)
+        elif d.code == 2:
+            exits.append(d)
+    if len(entries) > 1:
+        entries.sort(key=_declared_order)
+    if len(exits) > 1:
+        exits.sort(key=_declared_order)
     findings: list[Finding] = []
     periods = timeline.periods
     matched: set[int] = set()
-    for n, period in enumerate(periods):
-        after = periods[n - 1].insured_to if n else None
-        window = [
-            d
-            for d in entries
-            if d.on is not None
-            and (after is None or after < d.on)
-            and (period.insured_to is None or d.on <= period.insured_to)
-        ]
+    after: date | None = None
+    for period in periods:
+        window: list[Declaration] = []
+        if entries:
+            to = period.insured_to
+            window = [
+                d
+                for d in entries
+                if d.on is not None
+                and (after is None or after < d.on)
+                and (to is None or d.on <= to)
+            ]
+            matched.update(map(id, window))
         findings += _entry_findings(period, window, through)
-        matched.update(id(d) for d in window)
+        after = period.insured_to
     for d in entries:
         if id(d) not in matched:
             findings.append(_unexpected(d, "entry", "Art. 3"))
@@ -644,12 +736,18 @@ def compare_declarations(
             zone_end = max(period.insured_to + ONE_DAY, periods[n + 1].insured_from - ONE_DAY)
         window = [d for d in exits if d.on is not None and zone_start < d.on <= zone_end]
         findings += _exit_findings(timeline, period, window, received, through)
-        matched.update(id(d) for d in window)
+        matched.update(map(id, window))
         zone_start = zone_end
     for d in exits:
         if id(d) not in matched:
             findings.append(_unexpected(d, "exit", "Art. 4.3, 9"))
-    return tuple(sorted(findings, key=lambda f: (f.period, f.code)))
+    if len(findings) > 1:
+        findings.sort(key=_finding_order)
+    return tuple(findings)
+
+
+def _finding_order(f: Finding) -> tuple[PayPeriod, str]:
+    return f.period, f.code
 
 
 def _declared_order(d: Declaration) -> tuple[PayPeriod, date]:
@@ -680,6 +778,8 @@ def _entry_findings(
                 cost_to_employer=True,
             )
         ]
+    if len(declared) == 1 and declared[0].on == period.insured_from:
+        return []  # the common case: declared as derived
     best = next((d for d in declared if d.on == period.insured_from), declared[0])
     findings = []
     if best.on != period.insured_from:
@@ -716,7 +816,7 @@ def _exit_findings(
     assert period.insured_to is not None and period.end_rule is not None
     last = period.insured_to
     first_free = last + ONE_DAY
-    accepted = [last + timedelta(days) for days in EXIT_DATE_DAYS_AFTER_LAST_INSURED_DAY]
+    accepted = [last + days for days in _EXIT_DATE_OFFSETS]
     article = END_RULES[period.end_rule][0]
     if period.end_rule == "E1":
         resumed = next((a.start for a in timeline.assignments if a.start > last), None)
@@ -724,10 +824,14 @@ def _exit_findings(
         if resumed is not None and resumed < add_months(first_free, FIRST_MONTH_OF_INTERRUPTION):
             declared = [d for d in declared if d.on not in accepted]
             return [_exit_date_differs(d, period, accepted[0]) for d in declared]
+        if len(declared) == 1 and declared[0].on in accepted:
+            return []  # the common case: declared as derived
         report_list = PayPeriod.of(first_free).shifted(INTERRUPTION_LIST_MONTHS_AFTER)
         due = PayPeriod.of(first_free).shifted(EXIT_AFTER_INTERRUPTION_LIST_MONTHS_AFTER)
         article = "Art. 5.2"
     else:
+        if len(declared) == 1 and declared[0].on in accepted:
+            return []  # the common case: declared as derived
         report_list = None
         due = PayPeriod.of(last).shifted(OTHER_EXIT_LIST_MONTHS_AFTER)
     if declared:
@@ -781,6 +885,9 @@ def _exit_findings(
     return findings
 
 
+_EXIT_DATE_OFFSETS = tuple(timedelta(days) for days in EXIT_DATE_DAYS_AFTER_LAST_INSURED_DAY)
+
+
 def _exit_date_differs(d: Declaration, period: CoveragePeriod, expected: date) -> Finding:
     assert period.end_rule is not None
     return Finding(
@@ -828,7 +935,7 @@ def insured_part(
         if p.insured_from <= last and (p.insured_to is None or p.insured_to >= first)
     ]
     if not overlapping:
-        return InsuredPart(None, None, 0, Decimal("0.00"), None)
+        return InsuredPart(None, None, 0, _NO_HOURS, None)
     insured = [_clip(p.insured_from, p.insured_to, first, last) for p in overlapping]
     worked = _merge_days(
         sorted(
@@ -838,32 +945,42 @@ def insured_part(
         )
     )
     insured_days = sum((to - since).days + 1 for since, to in insured)
-    weights = _weights_by_weekly_hours(timeline, worked, weekly_hours)
+    by_week = (
+        weekly_hours
+        if weekly_hours is not None
+        else any(a.weekly_hours for a in timeline.assignments)
+    )  # without any weekly hours, `_weights_by_weekly_hours` is None
+    weights = _weights_by_weekly_hours(timeline, worked, weekly_hours) if by_week else None
     if weights is not None:
         total = sum(weights.values(), Fraction(0))
         share = sum(
             (w for day, w in weights.items() if any(a <= day <= b for a, b in insured)),
             Fraction(0),
         )
-    else:
-        total = Fraction(sum(working_days(a, b) for a, b in worked))
-        share = Fraction(
-            sum(
-                working_days(max(a, c), min(b, e))
-                for a, b in worked
-                for c, e in insured
-                if a <= e and c <= b
-            )
+        if total == 0:  # no working day, e.g. a correction: by calendar days of the period
+            total, share = Fraction((last - first).days + 1), Fraction(insured_days)
+        rounded = _round_hours(Fraction(hours) * share / total)
+    else:  # whole days: integers, rounded as `_round_hours` does
+        days = sum(working_days(a, b) for a, b in worked)
+        days_insured = sum(
+            working_days(max(a, c), min(b, e))
+            for a, b in worked
+            for c, e in insured
+            if a <= e and c <= b
         )
-    if total == 0:  # no working day, e.g. a correction: by calendar days of the period
-        total, share = Fraction((last - first).days + 1), Fraction(insured_days)
+        if days == 0:  # no working day, e.g. a correction: by calendar days of the period
+            days, days_insured = (last - first).days + 1, insured_days
+        rounded = _round_hours_of(hours, days_insured, days)
     return InsuredPart(
         insured_from=insured[0][0],
         insured_to=insured[-1][1],
         insured_days=insured_days,
-        insured_hours=_round_hours(Fraction(hours) * share / total),
+        insured_hours=rounded,
         rule_in_force=overlapping[-1].start_rule,
     )
+
+
+_NO_HOURS = Decimal("0.00")
 
 
 def _clip(since: date, to: date | None, first: date, last: date) -> tuple[date, date]:
@@ -903,6 +1020,19 @@ def _weights_by_weekly_hours(
         for day in days
         if day in spread[monday := day - timedelta(day.weekday())]
     }
+
+
+def _round_hours_of(hours: Decimal, share: int, total: int) -> Decimal:
+    """`_round_hours(Fraction(hours) * share / total)` for `share` >= 0 < `total`, in integers."""
+    if isinstance(hours, Decimal):
+        numerator, denominator = hours.as_integer_ratio()
+    else:
+        exact = Fraction(hours)
+        numerator, denominator = exact.numerator, exact.denominator
+    scale = 10**HOURS_DECIMALS
+    divisor = denominator * total  # |hours| * share / total * scale + 1/2, floored:
+    magnitude = (2 * abs(numerator) * share * scale + divisor) // (2 * divisor)
+    return Decimal(-magnitude if numerator < 0 else magnitude).scaleb(-HOURS_DECIMALS)
 
 
 def _round_hours(hours: Fraction) -> Decimal:
