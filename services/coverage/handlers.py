@@ -19,7 +19,7 @@ from opentelemetry import context as otel_context
 from contracts.envelope import Envelope
 from contracts.events import coverage, intake
 from services.runtime.consumer import Subscription
-from services.runtime.outbox import UnitOfWork
+from services.runtime.outbox import UnitOfWork, derived_event_id
 
 from . import store
 from .calendar import PayPeriod
@@ -38,11 +38,10 @@ from .domain import (
 )
 
 _BATCH = "coverage.rows"
-_IDS = uuid.UUID("0b7d3c52-1e4f-4a8e-9f21-5c6d7e8f9a10")
 
 
 def derived_id(kind: str, *parts: object) -> uuid.UUID:
-    return uuid.uuid5(_IDS, ":".join([kind, *map(str, parts)]))
+    return derived_event_id("coverage", kind, *parts)
 
 
 async def on_row_validated(uow: UnitOfWork, event: Envelope) -> None:

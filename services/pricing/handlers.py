@@ -14,18 +14,17 @@ from contracts.envelope import Envelope
 from contracts.events import auth, coverage, intake, pricing
 from services.runtime.consumer import Subscription
 from services.runtime.handlers import project_employer
-from services.runtime.outbox import UnitOfWork
+from services.runtime.outbox import UnitOfWork, derived_event_id
 
 from . import store
 from .domain import RowInput, compare_declared, price
 
 #: Art. 24: correcting an employer's figures costs CHF 10 per row and month.
 CORRECTION_FEE_PER_ROW = Decimal("10.00")
-_IDS = uuid.UUID("6f1c1d2e-4b0a-4c52-9d4e-8a3b7e5f0c11")
 
 
 def derived_id(kind: str, *parts: object) -> uuid.UUID:
-    return uuid.uuid5(_IDS, ":".join([kind, *map(str, parts)]))
+    return derived_event_id("pricing", kind, *parts)
 
 
 async def on_row_assessed(uow: UnitOfWork, event: Envelope) -> None:

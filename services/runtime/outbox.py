@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +27,18 @@ from .db import Connection
 from .telemetry import Metrics, extract, inject
 
 log = logging.getLogger("bvgconnect.outbox")
+
+
+_DERIVED = uuid.UUID("6f1c1d2e-4b0a-4c52-9d4e-8a3b7e5f0c11")
+
+
+def derived_event_id(service: str, kind: str, *parts: object) -> uuid.UUID:
+    """A stable id for an event derived from others (uuid5 of what it is about).
+
+    Deriving the same fact again gives the same id, and the outbox writes an id once: a
+    redelivered or replayed input publishes nothing new.
+    """
+    return uuid.uuid5(_DERIVED, ":".join([service, kind, *map(str, parts)]))
 
 
 def channel(schema: str) -> str:
