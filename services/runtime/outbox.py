@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
 from dataclasses import dataclass, field
 from typing import Any
@@ -293,8 +294,8 @@ class OutboxRelay:
         await conn.execute(
             "UPDATE outbox SET published_at = now() WHERE id = ANY($1::bigint[])", ids
         )
-        for row in rows:
-            self.metrics.published.labels(self.service, row["topic"]).inc()
+        for topic, n in Counter(row["topic"] for row in rows).items():
+            self.metrics.published.labels(self.service, topic).inc(n)
         if len(rows) < self.batch_size:
             pending = 0  # drained (rows written meanwhile wake the relay again)
         else:
