@@ -69,6 +69,9 @@ async def seed_history(dsn: str, workers: int) -> float:
             )  # fmt: skip
             await conn.copy_records_to_table(
                 "assignments",
+                columns=["employer_no", "ahv", "starts_on", "ends_on", "expected_over_13_weeks",
+                         "extension_accepted_on", "requested", "children", "ends_with_exit",
+                         "reported_in"],
                 records=[
                     (4000 + i % 50, ahv_of(i), date(2024, 1 + i % 12, 1), None, True, None,
                      False, False, False, "2025-02")
@@ -96,7 +99,7 @@ async def seed_history(dsn: str, workers: int) -> float:
 
 
 def rows(n: int, workers: int) -> list[tuple[bytes, bytes]]:
-    base: dict[str, Any] = json.loads(sorted(EXAMPLE.glob("*.json"))[0].read_text())["payload"]
+    base: dict[str, Any] = json.loads((EXAMPLE / "entry.json").read_text())["payload"]
     out = []
     uploads = {e: uuid.uuid4() for e in range(50)}
     for k in range(n):

@@ -17,6 +17,28 @@ MAX_ROWS_PER_PART = 5000
 _Caps = Annotated[str, Field(min_length=1, max_length=100)]
 
 
+class WeekHours(Payload):
+    """Hours worked in one calendar week (sheet `Einsätze`)."""
+
+    week_of: date = Field(description="Monday of the calendar week.")
+    hours: Hours = Field(description="Hours worked in that week at this assignment.")
+
+
+class AssignmentDetail(Payload):
+    """One assignment of the worker in the period, from sheet `Einsätze` (TEMPLATE.md)."""
+
+    start: date = Field(description="Einsatzbeginn.")
+    end: date | None = Field(default=None, description="Einsatzende, if it ended.")
+    expected_over_13_weeks: bool = Field(description="Dauer über 13 Wochen (S1).")
+    extension_accepted_on: date | None = Field(
+        default=None, description="Verlängerung angenommen am (S5)."
+    )
+    weekly_hours: list[WeekHours] = Field(
+        default_factory=list,
+        description="Hours per calendar week in the period, where the list gives them.",
+    )
+
+
 class ListRow(Payload):
     """One row of sheet `Mutationen` (TEMPLATE.md), typed; the column letter is in each field.
 
@@ -98,6 +120,11 @@ class ListRow(Payload):
     )
     maintains_children: bool = Field(
         description="AB Unterhaltspflicht Kinder (J/N): the worker must maintain children (S3)."
+    )
+    assignments: list[AssignmentDetail] = Field(
+        default_factory=list,
+        description="Sheet `Einsätze`: the worker's assignments in the period with hours per "
+        "calendar week, when the list has the sheet; empty: columns W-Z are the one assignment.",
     )
 
 

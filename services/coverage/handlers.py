@@ -196,11 +196,26 @@ def _remember(state: store.WorkerState, p: intake.RowValidatedPayload, period: P
             )
     state.latest_period = max(state.latest_period, text)
 
+    for assignment in _assignments_of(p):
+        known = state.assignments.get(assignment.start)
+        if known is None or text >= known[1]:
+            state.assignments[assignment.start] = (assignment, text)
+    declared = {1: p.entry_date, 2: p.exit_date, 4: None}
+    if p.mutation_code in declared:
+        on = declared[p.mutation_code]
+        if p.mutation_code == 4 and p.assignment_end is not None:
+            on = date.fromordinal(p.assignment_end.toordinal() + 1)  # first day of the gap
+        code: Any = p.mutation_code
+        state.declarations[(text, code)] = Declaration(period=period, code=code, on=on)
+
+
+def _assignments_of(p: intake.RowValidatedPayload) -> list[Assignment]:
+    """The row's assignments: sheet `Einsätze` where the list has it (with hours per week),
+    else columns W-Z as the one assignment. A code-2 exit ends the assignment it dates."""
     exit_ = p.mutation_code == 2
-    end: date | None = p.assignment_end or (p.exit_date if exit_ else None)
-    known = state.assignments.get(p.assignment_start)
-    if known is None or text >= known[1]:
-        state.assignments[p.assignment_start] = (
+    if not p.assignments:
+        end = p.assignment_end or (p.exit_date if exit_ else None)
+        return [
             Assignment(
                 start=p.assignment_start,
                 end=end,
@@ -209,16 +224,21 @@ def _remember(state: store.WorkerState, p: intake.RowValidatedPayload, period: P
                 requested=p.insurance_requested,
                 children=p.maintains_children,
                 ends_with_exit=exit_,
-            ),
-            text,
+            )
+        ]
+    return [
+        Assignment(
+            start=d.start,
+            end=d.end,
+            expected_over_13_weeks=d.expected_over_13_weeks,
+            extension_accepted_on=d.extension_accepted_on,
+            requested=p.insurance_requested,
+            children=p.maintains_children,
+            weekly_hours=tuple((w.week_of, w.hours) for w in d.weekly_hours),
+            ends_with_exit=exit_ and d.end is not None and d.end == p.exit_date,
         )
-    declared = {1: p.entry_date, 2: p.exit_date, 4: None}
-    if p.mutation_code in declared:
-        on = declared[p.mutation_code]
-        if p.mutation_code == 4 and p.assignment_end is not None:
-            on = date.fromordinal(p.assignment_end.toordinal() + 1)  # first day of the gap
-        code: Any = p.mutation_code
-        state.declarations[(text, code)] = Declaration(period=period, code=code, on=on)
+        for d in p.assignments
+    ]
 
 
 def _publish_changes(

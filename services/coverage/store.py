@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
+from decimal import Decimal
 
 from services.runtime.db import Connection
 
@@ -36,6 +38,14 @@ class WorkerState:
         self.worker, self.latest_period = snapshot.worker, snapshot.latest_period
         self.assignments, self.declarations = snapshot.assignments, snapshot.declarations
         self.periods = snapshot.periods
+
+
+def _weeks_to_json(weeks: tuple[tuple[date, Decimal], ...]) -> str:
+    return json.dumps([[monday.isoformat(), str(hours)] for monday, hours in weeks])
+
+
+def _weeks_from_json(text: str) -> tuple[tuple[date, Decimal], ...]:
+    return tuple((date.fromisoformat(m), Decimal(h)) for m, h in json.loads(text))
 
 
 def _keys(keys: Iterable[Key]) -> tuple[list[int], list[str]]:
@@ -79,6 +89,7 @@ async def load(conn: Connection, keys: Iterable[Key]) -> dict[Key, WorkerState]:
                 requested=r["requested"],
                 children=r["children"],
                 ends_with_exit=r["ends_with_exit"],
+                weekly_hours=_weeks_from_json(r["weekly_hours"]),
             ),
             r["reported_in"].strip(),
         )
@@ -122,7 +133,8 @@ async def save(conn: Connection, states: dict[Key, WorkerState]) -> None:
         for a, reported_in in s.assignments.values():
             assignments.append(
                 (employer_no, ahv, a.start, a.end, a.expected_over_13_weeks,
-                 a.extension_accepted_on, a.requested, a.children, a.ends_with_exit, reported_in)
+                 a.extension_accepted_on, a.requested, a.children, a.ends_with_exit, reported_in,
+                 _weeks_to_json(a.weekly_hours))
             )  # fmt: skip
         declarations += [
             (employer_no, ahv, period, code, d.on) for (period, code), d in s.declarations.items()
@@ -138,8 +150,9 @@ async def save(conn: Connection, states: dict[Key, WorkerState]) -> None:
         workers,
     )
     await conn.executemany(
-        "INSERT INTO assignments VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+        "INSERT INTO assignments VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb) "
         "ON CONFLICT (employer_no, ahv, starts_on) DO UPDATE SET ends_on = EXCLUDED.ends_on, "
+        "weekly_hours = EXCLUDED.weekly_hours, "
         "expected_over_13_weeks = EXCLUDED.expected_over_13_weeks, "
         "extension_accepted_on = EXCLUDED.extension_accepted_on, "
         "requested = EXCLUDED.requested, children = EXCLUDED.children, "

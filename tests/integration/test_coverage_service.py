@@ -27,7 +27,7 @@ LUCA = "756.9217.0769.85"
 
 
 def example_row() -> dict[str, Any]:
-    first = sorted(EXAMPLE.glob("*.json"))[0]
+    first = EXAMPLE / "entry.json"
     payload: dict[str, Any] = json.loads(first.read_text())["payload"]
     return payload
 
@@ -172,3 +172,42 @@ async def test_a_declared_exit_ends_insurance_by_e2(
     )
     assert changes == [("ended", "2025-04-18", "E2"), ("started", "2025-03-03", "S1")]
     assert await payloads(bootstrap, prefix + CoverageFinding.TOPIC) == []
+
+
+async def test_weekly_hours_of_sheet_einsaetze_decide_the_insured_hours(
+    start_runtime: StartRuntime, bootstrap: str, prefix: str
+) -> None:
+    """S5 from Wed 12 March: the insured hours follow the weeks' hours, not the working days."""
+    runtime = await start_runtime(spec_of("coverage"))
+    weeks = [("2025-02-24", "40"), ("2025-03-03", "40"), ("2025-03-10", "10"),
+             ("2025-03-17", "40"), ("2025-03-24", "40"), ("2025-03-31", "8")]  # fmt: skip
+    einsaetze = [
+        {
+            "start": "2025-02-03",
+            "end": None,
+            "expected_over_13_weeks": False,
+            "extension_accepted_on": "2025-03-12",
+            "weekly_hours": [{"week_of": m, "hours": h} for m, h in weeks],
+        }
+    ]
+    listed = row(
+        uuid.uuid4(),
+        "2025-03",
+        2,
+        mutation_code=None,
+        entry_date=None,
+        assignment_start="2025-02-03",
+        expected_over_13_weeks=False,
+        extension_accepted_on="2025-03-12",
+        hours="138.00",
+        assignments=einsaetze,
+    )
+    await publish(bootstrap, prefix, [listed])
+    await wait_for(
+        runtime, "SELECT count(*) FROM outbox WHERE topic = 'coverage.row-assessed.v1'", 1, "row"
+    )
+    [assessed] = await payloads(bootstrap, prefix + RowAssessed.TOPIC)
+    assert (assessed["insured_from"], assessed["rule_in_force"]) == ("2025-03-12", "S5")
+    # Week of 10 March: 10 h over 5 days, 3 of them insured; then 40 + 40 + 1.6 (31 March) of
+    # 131.6 h listed in March, scaled to the row's 138 h: 91.86 (by working days: 92.00).
+    assert assessed["insured_hours"] == "91.86"
