@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
@@ -40,6 +41,10 @@ def derived_event_id(service: str, kind: str, *parts: object) -> uuid.UUID:
     redelivered or replayed input publishes nothing new.
     """
     return uuid.uuid5(_DERIVED, ":".join([service, kind, *map(str, parts)]))
+
+
+#: How often the active relay forgets what is past its retention.
+PURGE_EVERY_S = 3600.0
 
 
 def channel(schema: str) -> str:
@@ -152,6 +157,8 @@ class OutboxRelay:
         poll_ms: int = 1000,
         faults: RelayFaults | None = None,
         record_spans: bool = True,
+        outbox_retention_h: float = 168,
+        inbox_retention_h: float = 720,
     ) -> None:
         self.dsn = dsn
         self.schema = schema
@@ -164,6 +171,9 @@ class OutboxRelay:
         self.poll_s = poll_ms / 1000
         self.faults = faults or RelayFaults()
         self.record_spans = record_spans
+        self.outbox_retention_h = outbox_retention_h
+        self.inbox_retention_h = inbox_retention_h
+        self._next_purge = 0.0
         self._wake = asyncio.Event()
         self._stopping = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -217,6 +227,9 @@ class OutboxRelay:
                             f"relay:{self.schema}",
                         )
                     )
+                if self.active and time.monotonic() >= self._next_purge:
+                    await self.purge(self._conn)
+                    self._next_purge = time.monotonic() + PURGE_EVERY_S
                 if self.active:
                     published = await self.publish_pending(self._conn)
                     backoff = 0.1
@@ -248,6 +261,22 @@ class OutboxRelay:
                 await self._conn.close()
         self._conn = None
         self.active = False
+
+    async def purge(self, conn: Connection) -> tuple[int, int]:
+        """Forget published outbox rows and handled event ids past their retention.
+
+        Safe for derived events too: were one derived again after its row is gone, it would
+        carry the same id, and every consumer's inbox still knows that id.
+        """
+        outbox = await conn.execute(
+            "DELETE FROM outbox WHERE published_at < now() - make_interval(secs => $1)",
+            self.outbox_retention_h * 3600,
+        )
+        inbox = await conn.execute(
+            "DELETE FROM inbox WHERE handled_at < now() - make_interval(secs => $1)",
+            self.inbox_retention_h * 3600,
+        )
+        return int(outbox.split()[-1]), int(inbox.split()[-1])
 
     async def publish_pending(self, conn: asyncpg.Connection) -> int:
         """Publish one batch of pending rows; returns how many were published."""

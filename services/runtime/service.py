@@ -169,6 +169,8 @@ class Runtime:
                 poll_ms=s.outbox_poll_ms,
                 faults=self.relay_faults,
                 record_spans=self.exporting,
+                outbox_retention_h=s.outbox_retention_h,
+                inbox_retention_h=s.inbox_retention_h,
             )
             self.relay.start()
         self._lag_task = asyncio.create_task(self._watch_lag(), name="consumer-lag")

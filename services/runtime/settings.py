@@ -67,6 +67,15 @@ class Settings(BaseSettings):
     retry_backoff_ms: int = Field(default=200, ge=0, le=60000, description="First retry delay.")
     outbox_batch_size: int = Field(default=1000, ge=1, le=10000)
     outbox_poll_ms: int = Field(default=1000, ge=10, le=60000, description="Relay fallback poll.")
+    outbox_retention_h: float = Field(
+        default=168, ge=0, le=87600, description="Keep published outbox rows this long."
+    )
+    inbox_retention_h: float = Field(
+        default=720,
+        ge=1,
+        le=87600,
+        description="Remember handled event ids this long; keep it above the broker's retention.",
+    )
     db_pool_min: int = Field(default=2, ge=1, le=100)
     db_pool_max: int = Field(default=10, ge=1, le=100)
     db_connect_timeout_s: float = Field(default=5.0, gt=0, le=120)

@@ -61,3 +61,33 @@ async def test_events_of_one_key_are_handled_in_commit_order(start_runtime: Star
         by_key.setdefault(row["n"] % 5, []).append(row["n"])
     for key, sequence in by_key.items():
         assert sequence == sorted(sequence), f"key {key} out of order"
+
+
+async def test_published_rows_and_old_event_ids_are_purged_after_their_retention(
+    start_runtime: StartRuntime,
+) -> None:
+    runtime = await start_runtime(probe_spec())
+    assert runtime.pool is not None and runtime.relay is not None
+    async with runtime.unit_of_work() as uow:
+        for n in range(3):
+            uow.publish(ping(n))
+
+    async def handled() -> bool:
+        return await count(runtime.pool, "SELECT count(*) FROM effects") == 3  # type: ignore[arg-type]
+
+    await eventually(handled, what="3 effects")
+    pending = ping(99)
+    async with runtime.pool.acquire() as conn, conn.transaction():
+        # An unpublished row stays whatever its age; published ones go after retention.
+        await conn.execute(
+            "INSERT INTO outbox (event_id, topic, key, value) VALUES ($1, 'x', 'k', '')",
+            pending.event_id,
+        )
+        await conn.execute("UPDATE outbox SET created_at = now() - interval '400 days'")
+        await conn.execute(
+            "UPDATE outbox SET published_at = now() - interval '8 days' WHERE topic <> 'x'"
+        )
+        await conn.execute("UPDATE inbox SET handled_at = now() - interval '31 days'")
+        purged = await runtime.relay.purge(conn)
+        await conn.execute("DELETE FROM outbox WHERE topic = 'x'")  # not for the relay to send
+    assert purged == (3, 3)
