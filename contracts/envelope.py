@@ -69,3 +69,20 @@ class Envelope(BaseModel):
             correlation_id=correlation_id,
             payload=payload,
         )
+
+    @classmethod
+    def caused_by(
+        cls, cause: Envelope, *, event_id: uuid.UUID, payload: Any, employer_no: int | None = None
+    ) -> Self:
+        """An event derived from `cause`: its time, employer and correlation carry over, so
+        deriving it again gives the same event."""
+        fields = cls.model_fields
+        return cls(
+            event_id=event_id,
+            type=fields["type"].default,
+            version=fields["version"].default,
+            occurred_at=cause.occurred_at,
+            employer_no=cause.employer_no if employer_no is None else employer_no,
+            correlation_id=cause.correlation_id,
+            payload=payload,
+        )

@@ -105,11 +105,9 @@ def _publish_assessed(
     assert state.worker is not None
     sign = Decimal(-1) if p.hours < 0 else Decimal(1)  # a correction row: same part, negative
     uow.publish(
-        coverage.RowAssessed(
+        coverage.RowAssessed.caused_by(
+            event,
             event_id=derived_id("row-assessed", p.upload_id, p.row_no),
-            occurred_at=event.occurred_at,
-            employer_no=event.employer_no,
-            correlation_id=event.correlation_id,
             payload=coverage.RowAssessedPayload(
                 upload_id=p.upload_id,
                 period=p.period,
@@ -136,11 +134,9 @@ def _publish_assessed(
 def _publish_finding(uow: UnitOfWork, event: intake.RowValidated, finding: Finding) -> None:
     p = event.payload
     uow.publish(
-        coverage.CoverageFinding(
+        coverage.CoverageFinding.caused_by(
+            event,
             event_id=derived_id("finding", event.employer_no, p.ahv, finding.code, finding.period),
-            occurred_at=event.occurred_at,
-            employer_no=event.employer_no,
-            correlation_id=event.correlation_id,
             payload=coverage.CoverageFindingPayload(
                 ahv=p.ahv,
                 period=str(finding.period),
@@ -259,13 +255,11 @@ def _publish_changes(
             changes.append(("ended", q.insured_to, q.end_rule))
         for change, effective, rule in changes:
             uow.publish(
-                coverage.CoverageChanged(
+                coverage.CoverageChanged.caused_by(
+                    event,
                     event_id=derived_id(
                         "changed", event.employer_no, p.ahv, change, effective, rule
                     ),
-                    occurred_at=event.occurred_at,
-                    employer_no=event.employer_no,
-                    correlation_id=event.correlation_id,
                     payload=coverage.CoverageChangedPayload(
                         ahv=p.ahv,
                         change=change,

@@ -66,11 +66,9 @@ async def on_row_assessed(uow: UnitOfWork, event: Envelope) -> None:
     )
     # Priced before (a replay): the row stays, and the event's id is in the outbox already.
     uow.publish(
-        pricing.RowPriced(
+        pricing.RowPriced.caused_by(
+            event,
             event_id=event_id,
-            occurred_at=event.occurred_at,
-            employer_no=event.employer_no,
-            correlation_id=event.correlation_id,
             payload=pricing.RowPricedPayload(
                 upload_id=p.upload_id,
                 period=p.period,
@@ -123,11 +121,10 @@ async def _complete(uow: UnitOfWork, cause: Envelope, upload_id: uuid.UUID) -> N
     if progress is None:
         return
     uow.publish(
-        pricing.ListPriced(
+        pricing.ListPriced.caused_by(
+            cause,
             event_id=derived_id("list-priced", progress.upload_id),
-            occurred_at=cause.occurred_at,
             employer_no=progress.employer_no,
-            correlation_id=cause.correlation_id,
             payload=pricing.ListPricedPayload(
                 upload_id=progress.upload_id,
                 period=progress.period,
@@ -144,11 +141,10 @@ async def _complete(uow: UnitOfWork, cause: Envelope, upload_id: uuid.UUID) -> N
     if progress.corrections:
         fee_id = derived_id("correction-fee", progress.upload_id)
         uow.publish(
-            pricing.PricingFeeCharged(
+            pricing.PricingFeeCharged.caused_by(
+                cause,
                 event_id=fee_id,
-                occurred_at=cause.occurred_at,
                 employer_no=progress.employer_no,
-                correlation_id=cause.correlation_id,
                 payload=pricing.PricingFeeChargedPayload(
                     fee_id=fee_id,
                     kind="correction",
