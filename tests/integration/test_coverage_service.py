@@ -17,7 +17,12 @@ from contracts.events.pricing import ListPriced, RowPriced
 from services.registry import spec_of
 from services.runtime.service import Runtime
 from tests.conftest import StartRuntime
-from tests.integration.test_pricing_service import checked, payloads, publish
+from tests.integration.test_pricing_service import (
+    checked,
+    payloads,
+    publish,
+    wait_outbox_drained,
+)
 from tests.support.kafka import eventually, read_topic
 
 EXAMPLE = Path("contracts/examples/intake.row-validated.v1")
@@ -44,11 +49,14 @@ def row(upload: uuid.UUID, period: str, row_no: int, **changes: Any) -> RowValid
 
 
 async def wait_for(runtime: Runtime, sql: str, n: int, what: str) -> None:
+    """Until `sql` counts `n`, and the relay published everything written so far."""
+
     async def enough() -> bool:
         assert runtime.pool is not None
         return int(await runtime.pool.fetchval(sql)) >= n
 
     await eventually(enough, timeout=30, what=what)
+    await wait_outbox_drained(runtime)
 
 
 async def test_a_declared_s1_entry_is_insured_from_the_first_day(

@@ -107,6 +107,19 @@ async def wait_list_priced(runtime: Runtime, upload: uuid.UUID) -> None:
         )
 
     await eventually(done, timeout=30, what="the list to be priced")
+    await wait_outbox_drained(runtime)
+
+
+async def wait_outbox_drained(runtime: Runtime) -> None:
+    """Until the relay published everything the service wrote (then read the topics)."""
+    assert runtime.pool is not None
+    pool = runtime.pool
+
+    async def drained() -> bool:
+        pending = await pool.fetchval("SELECT count(*) FROM outbox WHERE published_at IS NULL")
+        return int(pending) == 0
+
+    await eventually(drained, timeout=30, what="the outbox to be published")
 
 
 @pytest.mark.parametrize("check_first", [True, False], ids=["check-first", "rows-first"])
