@@ -194,7 +194,8 @@ def _remember(state: store.WorkerState, p: intake.RowValidatedPayload, period: P
 
     for assignment in _assignments_of(p):
         known = state.assignments.get(assignment.start)
-        if known is None or text >= known[1]:
+        # A newer list wins; `reported_in` is the list that last changed the assignment.
+        if known is None or (text >= known[1] and known[0] != assignment):
             state.assignments[assignment.start] = (assignment, text)
     declared = {1: p.entry_date, 2: p.exit_date, 4: None}
     if p.mutation_code in declared:

@@ -26,6 +26,8 @@ class WorkerState:
     assignments: dict[date, tuple[Assignment, str]] = field(default_factory=dict)
     declarations: dict[tuple[str, int], Declaration] = field(default_factory=dict)
     periods: tuple[CoveragePeriod, ...] = ()
+    #: As loaded from the database: only what differs from it is written back.
+    loaded: WorkerState | None = None
 
     def copy(self) -> WorkerState:
         """A snapshot (the values inside are immutable; only the dicts need copying)."""
@@ -115,56 +117,83 @@ async def load(conn: Connection, keys: Iterable[Key]) -> dict[Key, WorkerState]:
         )
     for key, found in periods.items():
         states[key].periods = tuple(found)
+    for state in states.values():
+        state.loaded = state.copy()
     return states
 
 
 async def save(conn: Connection, states: dict[Key, WorkerState]) -> None:
-    """Write the batch's workers back: one statement per table for the whole batch."""
-    employers, ahvs = _keys(states)
+    """Write back what the batch changed: one statement per table for the whole batch."""
     workers, assignments, declarations, changes, periods = [], [], [], [], []
-    for (employer_no, ahv), s in states.items():
+    replaced: list[Key] = []
+    for key, s in states.items():
         if s.worker is None:
             continue
+        employer_no, ahv = key
+        was = s.loaded or WorkerState()
         w = s.worker
-        workers.append(
-            (employer_no, ahv, w.birth_date, w.sex, w.invalidity_degree, s.latest_period)
-        )
-        changes += [(employer_no, ahv, c.on, c.degree) for c in w.invalidity_changes]
-        for a, reported_in in s.assignments.values():
-            assignments.append(
-                (employer_no, ahv, a.start, a.end, a.expected_over_13_weeks,
-                 a.extension_accepted_on, a.requested, a.children, a.ends_with_exit, reported_in,
-                 _weeks_to_json(a.weekly_hours))
-            )  # fmt: skip
+        if (w, s.latest_period) != (was.worker, was.latest_period):
+            workers.append(
+                (employer_no, ahv, w.birth_date, w.sex, w.invalidity_degree, s.latest_period)
+            )
+        known_changes = set(was.worker.invalidity_changes) if was.worker else set()
+        changes += [
+            (employer_no, ahv, c.on, c.degree)
+            for c in w.invalidity_changes
+            if c not in known_changes
+        ]
+        for start, (a, reported_in) in s.assignments.items():
+            if was.assignments.get(start) != (a, reported_in):
+                assignments.append(
+                    (employer_no, ahv, a.start, a.end, a.expected_over_13_weeks,
+                     a.extension_accepted_on, a.requested, a.children, a.ends_with_exit,
+                     reported_in, _weeks_to_json(a.weekly_hours))
+                )  # fmt: skip
         declarations += [
-            (employer_no, ahv, period, code, d.on) for (period, code), d in s.declarations.items()
+            (employer_no, ahv, period, code, d.on)
+            for (period, code), d in s.declarations.items()
+            if (period, code) not in was.declarations
         ]
-        periods += [
-            (employer_no, ahv, p.insured_from, p.insured_to, p.start_rule, p.end_rule)
-            for p in s.periods
-        ]
-    await conn.executemany(
-        "INSERT INTO workers VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (employer_no, ahv) "
-        "DO UPDATE SET birth_date = EXCLUDED.birth_date, sex = EXCLUDED.sex, "
-        "invalidity_degree = EXCLUDED.invalidity_degree, latest_period = EXCLUDED.latest_period",
-        workers,
-    )
-    await conn.executemany(
-        "INSERT INTO assignments VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb) "
-        "ON CONFLICT (employer_no, ahv, starts_on) DO UPDATE SET ends_on = EXCLUDED.ends_on, "
-        "weekly_hours = EXCLUDED.weekly_hours, "
-        "expected_over_13_weeks = EXCLUDED.expected_over_13_weeks, "
-        "extension_accepted_on = EXCLUDED.extension_accepted_on, "
-        "requested = EXCLUDED.requested, children = EXCLUDED.children, "
-        "ends_with_exit = EXCLUDED.ends_with_exit, reported_in = EXCLUDED.reported_in",
-        assignments,
-    )
-    await conn.executemany(
-        "INSERT INTO declarations VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-        declarations,
-    )
-    await conn.executemany(
-        "INSERT INTO invalidity_changes VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING", changes
-    )
-    await conn.execute(f"DELETE FROM coverage_periods WHERE {_IN_BATCH}", employers, ahvs)
-    await conn.executemany("INSERT INTO coverage_periods VALUES ($1, $2, $3, $4, $5, $6)", periods)
+        if s.periods != was.periods:
+            replaced.append(key)
+            periods += [
+                (employer_no, ahv, p.insured_from, p.insured_to, p.start_rule, p.end_rule)
+                for p in s.periods
+            ]
+        s.loaded = s.copy()
+    if workers:
+        await conn.executemany(
+            "INSERT INTO workers VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (employer_no, ahv) "
+            "DO UPDATE SET birth_date = EXCLUDED.birth_date, sex = EXCLUDED.sex, "
+            "invalidity_degree = EXCLUDED.invalidity_degree, "
+            "latest_period = EXCLUDED.latest_period",
+            workers,
+        )
+    if assignments:
+        await conn.executemany(
+            "INSERT INTO assignments VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb) "
+            "ON CONFLICT (employer_no, ahv, starts_on) DO UPDATE SET ends_on = EXCLUDED.ends_on, "
+            "weekly_hours = EXCLUDED.weekly_hours, "
+            "expected_over_13_weeks = EXCLUDED.expected_over_13_weeks, "
+            "extension_accepted_on = EXCLUDED.extension_accepted_on, "
+            "requested = EXCLUDED.requested, children = EXCLUDED.children, "
+            "ends_with_exit = EXCLUDED.ends_with_exit, reported_in = EXCLUDED.reported_in",
+            assignments,
+        )
+    if declarations:
+        await conn.executemany(
+            "INSERT INTO declarations VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            declarations,
+        )
+    if changes:
+        await conn.executemany(
+            "INSERT INTO invalidity_changes VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+            changes,
+        )
+    if replaced:
+        employers, ahvs = _keys(replaced)
+        await conn.execute(f"DELETE FROM coverage_periods WHERE {_IN_BATCH}", employers, ahvs)
+    if periods:
+        await conn.executemany(
+            "INSERT INTO coverage_periods VALUES ($1, $2, $3, $4, $5, $6)", periods
+        )
