@@ -29,11 +29,12 @@ from benchmarks.bench_outbox_inbox import (
     infrastructure,
 )
 from contracts.events.coverage import RowAssessed, RowAssessedPayload
-from contracts.events.intake import ListChecked, ListCheckedPayload
+from contracts.events.intake import ListChecked
 from services.registry import spec_of
 from services.runtime.service import Runtime, ensure_topics
 from services.runtime.settings import Settings
 from services.runtime.telemetry import configure_logging
+from tests.support.events import list_checked
 
 NOW = datetime(2025, 4, 10, 8, 0, tzinfo=UTC)
 LIST_ROWS = 5000
@@ -73,27 +74,7 @@ def rows_of_list(upload: uuid.UUID, employer_no: int, n: int) -> list[bytes]:
 
 
 def checked(upload: uuid.UUID, employer_no: int, n: int) -> bytes:
-    return (
-        ListChecked.new(
-            occurred_at=NOW,
-            employer_no=employer_no,
-            correlation_id=str(upload),
-            payload=ListCheckedPayload(
-                upload_id=upload,
-                period="2025-03",
-                status="ok",
-                row_count=n,
-                error_count=0,
-                warning_count=0,
-                counts_by_code={},
-                on_time=True,
-                due_date=date(2025, 4, 15),
-                received_on=date(2025, 4, 10),
-            ),
-        )
-        .model_dump_json()
-        .encode()
-    )
+    return list_checked(upload, employer_no=employer_no, row_count=n).model_dump_json().encode()
 
 
 async def run(rows: int, admin_dsn: str, bootstrap: str, description: str) -> None:

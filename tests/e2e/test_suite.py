@@ -17,6 +17,7 @@ from pathlib import Path
 import asyncpg
 
 from services.runtime.settings import SERVICE_NAMES, suite_ports
+from tests.support.cli import run_cli
 
 
 def free_base() -> int:
@@ -59,17 +60,6 @@ def start_suite(env: dict[str, str]) -> tuple[subprocess.Popen[str], list[str]]:
     raise AssertionError("the suite did not come up:\n" + "\n".join(lines))
 
 
-def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-
 async def employers_in(dsn: str, schema: str) -> list[int]:
     conn = await asyncpg.connect(dsn)
     try:
@@ -108,15 +98,15 @@ def test_up_runs_all_services_and_stops_cleanly(tmp_path: Path) -> None:
             time.sleep(0.2)
         assert asyncio.run(employers_in(dsn, "intake")) == [1001]
 
-        tick = cli(env, "clock", "tick", "--date", "2026-01-15")
+        tick = run_cli(env, "clock", "tick", "--date", "2026-01-15")
         assert tick.returncode == 0, tick.stderr
         assert "clock.day-started.v1" in tick.stdout
-        assert cli(env, "dlq", "list").returncode == 0
-        assert cli(env, "contracts", "export", "--check").returncode == 0
-        second = cli(env, "up")
+        assert run_cli(env, "dlq", "list").returncode == 0
+        assert run_cli(env, "contracts", "export", "--check").returncode == 0
+        second = run_cli(env, "up")
         assert second.returncode != 0 and "already runs" in second.stderr
 
-        down = cli(env, "down")
+        down = run_cli(env, "down")
         assert down.returncode == 0, down.stderr
         assert proc.wait(60) == 0
     finally:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import subprocess
-import sys
 from collections.abc import Callable
 
 import asyncpg
@@ -21,6 +19,7 @@ from services.runtime.outbox import RelayCrash, RelayFaults
 from services.runtime.service import Runtime
 from tests.conftest import StartRuntime, fast_settings
 from tests.integration.test_delivery import NOW, count, ping
+from tests.support.cli import run_cli
 from tests.support.kafka import eventually, read_topic
 from tests.support.probe import Ping, probe_spec
 
@@ -185,14 +184,7 @@ async def test_poison_message_is_retried_then_dead_lettered_and_replayed_once(
 
 
 def _cli(env: dict[str, str], *args: str) -> str:
-    done = subprocess.run(
-        [sys.executable, "-m", "services.cli", *args],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_cli(env, *args)
     assert done.returncode == 0, done.stderr
     return done.stdout
 

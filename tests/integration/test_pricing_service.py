@@ -15,12 +15,13 @@ from aiokafka import AIOKafkaProducer
 from contracts.envelope import Envelope
 from contracts.events.auth import EmployerChanged
 from contracts.events.coverage import RowAssessed, RowAssessedPayload
-from contracts.events.intake import ListChecked, ListCheckedPayload
+from contracts.events.intake import ListChecked
 from contracts.events.pricing import ListPriced, PricingFeeCharged, RowPriced
 from services.auth.demo import DEMO_EMPLOYER
 from services.registry import spec_of
 from services.runtime.service import Runtime
 from tests.conftest import StartRuntime
+from tests.support.events import list_checked
 from tests.support.kafka import eventually, read_topic
 
 NOW = datetime(2025, 4, 10, 8, 0, tzinfo=UTC)
@@ -58,23 +59,7 @@ def assessed(upload: uuid.UUID, row_no: int, ahv: str, **changes: Any) -> RowAss
 
 
 def checked(upload: uuid.UUID, row_count: int, status: str = "ok") -> ListChecked:
-    return ListChecked.new(
-        occurred_at=NOW,
-        employer_no=EMPLOYER,
-        correlation_id=str(upload),
-        payload=ListCheckedPayload(
-            upload_id=upload,
-            period="2025-03",
-            status=status,
-            row_count=row_count,
-            error_count=0,
-            warning_count=0,
-            counts_by_code={},
-            on_time=True,
-            due_date=date(2025, 4, 15),
-            received_on=date(2025, 4, 10),
-        ),
-    )
+    return list_checked(upload, employer_no=EMPLOYER, row_count=row_count, status=status)
 
 
 async def publish(bootstrap: str, prefix: str, events: list[Envelope]) -> None:
