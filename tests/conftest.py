@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -31,7 +33,7 @@ class Infra:
 
 
 @pytest.fixture(scope="session")
-def infra_endpoints(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]:
+def infra_endpoints() -> Iterator[Infra]:
     mode = os.environ.get("BVG_TEST_INFRA", "embedded")
     if mode == "containers":
         if not infra.has_docker():
@@ -49,7 +51,9 @@ def infra_endpoints(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]
     if dsn and bootstrap:
         yield Infra(dsn, bootstrap)
         return
-    folder: Path = tmp_path_factory.mktemp("infra")
+    # Not under pytest's tmp_path: another pytest session on the machine deletes old
+    # basetemp folders, and the database's data folder with them.
+    folder = Path(tempfile.mkdtemp(prefix="bvg-test-infra-"))
     pg_server = infra.EmbeddedPostgres(folder / "pg")
     kafka = infra.EmbeddedKafka()
     try:
@@ -59,6 +63,7 @@ def infra_endpoints(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Infra]
     finally:
         kafka.stop()
         pg_server.stop()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 @pytest.fixture

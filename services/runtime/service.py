@@ -25,6 +25,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from contracts.envelope import Envelope
 
+from .access import (
+    KeySet,
+    TokenVerifier,
+    build_token_verifier,
+    install_token_verifier,
+)
 from .clock import Clock, SystemClock
 from .consumer import Consumer, Subscription, dlq_topic
 from .db import create_pool, load_migrations, migrate, quote_ident
@@ -53,6 +59,8 @@ class ServiceSpec:
     routers: tuple[APIRouter, ...] = ()
     title: str = ""
     extra_migrations: tuple[tuple[str, Path], ...] = ()
+    #: Background loops of the service (e.g. intake's checker), run while it runs.
+    workers: tuple[Callable[[Runtime], Awaitable[None]], ...] = ()
 
     def migration_sources(self) -> dict[str, Path]:
         sources = {"runtime": RUNTIME_MIGRATIONS}
@@ -74,6 +82,7 @@ class Runtime:
     schema: str = ""
     relay_faults: RelayFaults | None = None
     run_relay: bool = True
+    run_workers: bool = True
 
     def __post_init__(self) -> None:
         self.schema = self.schema or self.spec.name
@@ -92,6 +101,7 @@ class Runtime:
         self.consumers: list[Consumer] = []
         self._subscriber: Any = None
         self._lag_task: asyncio.Task[None] | None = None
+        self._workers: list[asyncio.Task[None]] = []
         self.started = False
 
     # -- naming -------------------------------------------------------------------------
@@ -174,6 +184,11 @@ class Runtime:
             )
             self.relay.start()
         self._lag_task = asyncio.create_task(self._watch_lag(), name="consumer-lag")
+        if self.run_workers:
+            self._workers = [
+                asyncio.create_task(_logged(worker(self), worker), name=worker.__name__)
+                for worker in self.spec.workers
+            ]
         self.started = True
 
     def _subscribe(self, subscriptions: tuple[Subscription, ...]) -> None:
@@ -232,6 +247,11 @@ class Runtime:
         """Stop consuming, drain the outbox, close everything (SIGTERM path)."""
         for consumer in self.consumers:
             consumer.stopping = True
+        for task in self._workers:
+            task.cancel()
+        for task in self._workers:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         if self._lag_task is not None:
             self._lag_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -276,6 +296,8 @@ class Runtime:
             self.relay.task is not None and not self.relay.task.done()
         )
         checks["outbox_relay"] = "ok" if relay_ok else "stopped"
+        for task in self._workers:
+            checks[task.get_name()] = "stopped" if task.done() else "ok"
         return checks
 
     async def _watch_lag(self) -> None:
@@ -296,6 +318,17 @@ class Runtime:
                     ).set(max(end - position, 0))
             except Exception as exc:  # metrics must never take the service down
                 log.debug("lag check failed: %s", type(exc).__name__)
+
+
+async def _logged(loop: Awaitable[None], worker: Callable[..., Awaitable[None]]) -> None:
+    """A worker that dies is logged (readiness reports it), never silently lost."""
+    try:
+        await loop
+    except asyncio.CancelledError:
+        raise
+    except Exception as exc:
+        log.error("worker %s stopped: %s", worker.__name__, type(exc).__name__)
+        raise
 
 
 async def _skip_decoding(message: Any) -> None:
@@ -352,6 +385,8 @@ def create_app(runtime: Runtime) -> FastAPI:
     app = FastAPI(title=spec.title or f"bvgconnect {spec.name}", version="0.1.0", lifespan=lifespan)
     app.state.runtime = runtime
     install_error_handlers(app)
+    if spec.routers:
+        install_token_verifier(app, _token_verifier(runtime))
 
     @app.middleware("http")
     async def trace_requests(
@@ -394,6 +429,21 @@ def create_app(runtime: Runtime) -> FastAPI:
 
 
 _UNTRACED = frozenset({"/healthz", "/readyz", "/metrics"})
+
+
+def _token_verifier(runtime: Runtime) -> TokenVerifier:
+    """Tokens are checked against auth's keys (BVG_AUTH_JWKS_URL or _FILE). Without either,
+    every token fails (401), which is safer than an API that cannot tell who calls it; a
+    configured source that cannot be used stops the start (JwksError)."""
+    s = runtime.settings
+    if not s.auth_jwks_url and s.auth_jwks_file is None:
+        log.warning(
+            "no auth keys configured: the HTTP API of %s refuses every token", runtime.spec.name
+        )
+        return TokenVerifier(
+            KeySet({}), issuer=s.auth_issuer, audience=s.auth_audience, clock=runtime.clock
+        )
+    return build_token_verifier(s, runtime.clock)
 
 
 def get_runtime(request: Request) -> Runtime:

@@ -83,6 +83,55 @@ class Settings(BaseSettings):
     migrate_on_start: bool = Field(default=True, description="Apply migrations at start-up.")
     shutdown_drain_s: float = Field(default=10.0, ge=0, le=300, description="Outbox drain time.")
 
+    # -- Access tokens: local bearer-token verification (services/runtime/access.py) ----------
+    auth_issuer: str = Field(
+        default="bvgconnect-auth", min_length=1, description="`iss` every access token must carry."
+    )
+    auth_audience: str = Field(
+        default="bvgconnect", min_length=1, description="`aud` every access token must carry."
+    )
+    auth_jwks_url: str = Field(
+        default="",
+        pattern=r"^(https?://\S+)?$",
+        description="JWKS of the auth service, e.g. http://127.0.0.1:8101/.well-known/jwks.json; "
+        "takes precedence over the file.",
+    )
+    auth_jwks_file: Path | None = Field(
+        default=None, description="A JWKS file, read instead of a URL (development, tests)."
+    )
+    auth_jwks_refresh_s: float = Field(
+        default=30,
+        ge=1,
+        le=3600,
+        description="At most one JWKS fetch per this many seconds (an unknown `kid` asks for one).",
+    )
+    auth_jwks_max_age_s: float = Field(
+        default=3600, ge=60, le=86400, description="Fetch the JWKS again after this long."
+    )
+    auth_token_leeway_s: int = Field(
+        default=30, ge=0, le=120, description="Clock skew allowed on `iat` and `exp`."
+    )
+    auth_token_cache_size: int = Field(
+        default=10000, ge=0, le=1000000, description="Verified tokens remembered; 0: none."
+    )
+
+    # -- intake: limits of an uploaded list (TEMPLATE.md `file.too_large`) -------------------
+    intake_max_bytes: int = Field(
+        default=20 * 1024 * 1024, ge=1024, description="Largest list file accepted, bytes."
+    )
+    intake_max_rows: int = Field(default=200_000, ge=1, description="Most data rows in a list.")
+    intake_check_poll_s: float = Field(
+        default=5.0,
+        gt=0,
+        le=300,
+        description="How often the checker looks for unchecked uploads when nothing woke it.",
+    )
+    intake_max_uncompressed_bytes: int = Field(
+        default=400 * 1024 * 1024,
+        ge=1024,
+        description="Largest uncompressed size of an xlsx's parts (guards against zip bombs).",
+    )
+
 
 def env_name(field: str) -> str:
     """The environment variable that sets a settings field (for error messages)."""

@@ -69,6 +69,9 @@ class Metrics:
     outbox_pending: Gauge
     consumer_lag: Gauge
     dlq: Counter
+    #: Business counters (ARCHITECTURE: Observability); labels carry codes, never people.
+    lists_checked: Counter
+    list_findings: Counter
 
     @classmethod
     def create(cls) -> Metrics:
@@ -110,6 +113,18 @@ class Metrics:
                 "bvg_dlq_messages",
                 "Messages sent to a dead-letter topic after their retries.",
                 ["service", "topic"],
+                registry=registry,
+            ),
+            lists_checked=Counter(
+                "bvg_lists_checked",
+                "Monthly lists checked, by channel and outcome (ok, faulty, unreadable).",
+                ["channel", "status"],
+                registry=registry,
+            ),
+            list_findings=Counter(
+                "bvg_list_findings",
+                "Findings of list checks, by check code and severity.",
+                ["code", "severity"],
                 registry=registry,
             ),
         )

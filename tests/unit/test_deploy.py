@@ -31,6 +31,8 @@ EXPORTED_METRICS: dict[str, str] = {
     "bvg_outbox_pending": "gauge",
     "bvg_consumer_lag": "gauge",
     "bvg_dlq_messages_total": "counter",
+    "bvg_lists_checked_total": "counter",
+    "bvg_list_findings_total": "counter",
     "faststream_received_messages_total": "counter",
     "faststream_received_messages_size_bytes": "histogram",
     "faststream_received_messages_in_process": "gauge",
