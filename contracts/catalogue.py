@@ -60,7 +60,7 @@ CATALOGUE: tuple[Topic, ...] = (
     _topic(pricing.RowPriced, _W, "pricing", ("billing", "intake")),
     _topic(pricing.ListPriced, _E, "pricing", ("billing",)),
     _topic(pricing.PricingFeeCharged, _E, "pricing", ("billing",)),
-    _topic(billing.InvoiceIssued, _E, "billing", ("dunning",)),
+    _topic(billing.InvoiceIssued, _E, "billing", ("intake", "dunning")),
     _topic(billing.InvoiceDue, _E, "billing", ("dunning",)),
     _topic(billing.PaymentReceived, _E, "billing", ("dunning",)),
     _topic(billing.BalanceChanged, _E, "billing", ("dunning",)),

@@ -58,10 +58,13 @@ class Envelope(BaseModel):
         employer_no: int,
         correlation_id: str,
         payload: Any,
+        event_id: uuid.UUID | None = None,
     ) -> Self:
-        """Build an event of this class with type and version taken from its topic."""
+        """Build an event of this class with type and version taken from its topic; a
+        derived event passes its stable `event_id` (else a new one is drawn)."""
         fields = cls.model_fields
         return cls(
+            event_id=event_id or uuid.uuid4(),
             type=fields["type"].default,
             version=fields["version"].default,
             occurred_at=occurred_at,

@@ -451,6 +451,30 @@ def cmd_coverage_explain(args: argparse.Namespace) -> int:
     return offline.explain(sys.stdin, sys.stdout, text=args.text)
 
 
+# -- validate ---------------------------------------------------------------------------
+VALIDATE_HELP = """\
+Check a monthly list (xlsx) offline, with every check of TEMPLATE.md, and compute the declared.*
+warnings from the row alone (no history: the service's report is authoritative). --json prints
+{"status": "ok"|"faulty"|"unreadable", "rows": N, "findings": [{"row", "column", "code",
+"severity", "message"}]} ("sheet" only for findings on sheet Einsätze). --fix OUT.xlsx writes a
+copy with every mechanical fix (capitals, dates, amounts, AHV dots) and lists what remains.
+Exit status 0 without errors (warnings allowed), 1 with errors, 2 when the file is unreadable."""
+
+
+def cmd_validate(args: argparse.Namespace) -> int:
+    from services.intake import offline
+
+    request = offline.Request(
+        path=Path(args.file),
+        employer_no=args.employer,
+        period=args.period,
+        language=args.language,
+        as_json=args.json,
+        fix_to=Path(args.fix) if args.fix else None,
+    )
+    return offline.validate(request, sys.stdout, sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bvgconnect", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -514,6 +538,20 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("--text", action="store_true", help="a human-readable timeline")
     explain.set_defaults(func=cmd_coverage_explain)
+
+    validate = sub.add_parser(
+        "validate",
+        help="check a monthly list (xlsx) offline, as the intake service does",
+        description=VALIDATE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    validate.add_argument("file", help="the list, an .xlsx file")
+    validate.add_argument("--employer", type=int, required=True, help="your company number")
+    validate.add_argument("--period", required=True, help="pay period YYYY-MM")
+    validate.add_argument("--json", action="store_true", help="the report as one JSON object")
+    validate.add_argument("--fix", metavar="OUT.xlsx", help="write a corrected copy")
+    validate.add_argument("--language", choices=("de", "fr", "it", "en"), default="de")
+    validate.set_defaults(func=cmd_validate)
     return parser
 
 

@@ -1,25 +1,193 @@
-"""Subscriptions of the intake service.
+"""Intake's subscriptions and its checker: lists in, checked, row by row out.
 
-Events whose rules have not landed yet are parked (kept in `parked_events`), never dropped.
+An upload is stored as received first (its own transaction, `intake.list-received`); the
+checker then checks it in a second transaction that writes the report, the list in force
+and the events. A crash between the two leaves a stored, unchecked upload that the next
+checker picks up: nothing accepted is lost, nothing is published twice (derived ids).
 """
 
 from __future__ import annotations
 
-from contracts.events import auth, clock, intake, pricing
-from services.runtime.consumer import Subscription
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import uuid
+from datetime import date
+from typing import Annotated, Any, ClassVar, Literal
+
+import asyncpg
+from pydantic import Field
+
+from contracts.envelope import PAYLOAD_FIELD, TYPE_FIELD, VERSION_FIELD, Envelope
+from contracts.events import auth, billing, clock, intake, pricing
+from contracts.events.intake import MAX_ROWS_PER_PART
+from contracts.values import Language, Payload, Period
+from services.runtime.clock import business_date
+from services.runtime.consumer import Subscription, is_transient
 from services.runtime.handlers import park, project_employer
+from services.runtime.outbox import UnitOfWork, derived_event_id
+from services.runtime.service import Runtime
+
+from . import store
+from .checking import CheckOutcome, check_upload, declared_warnings, limits_of
+
+log = logging.getLogger("bvgconnect.intake")
+
+
+def derived_id(kind: str, *parts: object) -> uuid.UUID:
+    return derived_event_id("intake", kind, *parts)
+
+
+# -- connector submissions ------------------------------------------------------------------
+
+
+class SubmittedPartPayload(Payload):
+    """intake.list-submitted read leniently: rows stay raw JSON so that a bad cell becomes a
+    finding in the report, as in an upload, instead of sending the whole part to the DLQ."""
+
+    submission_id: str = Field(min_length=1, max_length=100)
+    period: Period
+    part_no: int = Field(ge=1)
+    part_count: int = Field(ge=1, le=1000)
+    rows: list[Any] = Field(max_length=MAX_ROWS_PER_PART)
+    language: Language
+
+
+class SubmittedPart(Envelope):
+    """The tolerant reader of `intake.ListSubmitted` (same topic, same wire form)."""
+
+    TOPIC: ClassVar[str] = intake.ListSubmitted.TOPIC
+    type: Annotated[Literal["intake.list-submitted"], TYPE_FIELD] = "intake.list-submitted"
+    version: Annotated[Literal[1], VERSION_FIELD] = 1
+    payload: Annotated[SubmittedPartPayload, PAYLOAD_FIELD]
+
+
+async def on_part_submitted(uow: UnitOfWork, event: Envelope) -> None:
+    """Keep a part; once every part is in, assemble them into one upload (issue 4)."""
+    assert isinstance(event, SubmittedPart)
+    p = event.payload
+    employer_no = event.employer_no
+    if await store.assembled_upload(uow.conn, employer_no, p.submission_id) is not None:
+        return  # a late copy of a part of a submission already assembled
+    await store.save_part(
+        uow.conn,
+        employer_no=employer_no,
+        submission_id=p.submission_id,
+        part_no=p.part_no,
+        part_count=p.part_count,
+        period=p.period,
+        language=p.language,
+        rows_json=json.dumps(p.rows, separators=(",", ":"), ensure_ascii=False),
+        received_at=event.occurred_at,
+    )
+
+    async def assemble() -> None:
+        await _assemble(uow, event, employer_no, p.submission_id)
+
+    uow.after_writes(("submission", employer_no, p.submission_id), assemble)
+
+
+async def _assemble(uow: UnitOfWork, cause: Envelope, employer_no: int, submission_id: str) -> None:
+    parts = await store.submission_parts(uow.conn, employer_no, submission_id)
+    first = parts[0]
+    if [part.part_no for part in parts] != list(range(1, first.part_count + 1)):
+        return  # parts still missing
+    if any(
+        (part.part_count, part.period, part.language)
+        != (first.part_count, first.period, first.language)
+        for part in parts
+    ):
+        log.warning("submission parts disagree on count, period or language; not assembled")
+        return
+    bodies = [part.rows_json[1:-1] for part in parts if part.rows_json != "[]"]
+    content = ('{"rows":[' + ",".join(bodies) + "]}").encode()
+    upload_id = derived_id("submission", employer_no, submission_id)
+    upload, new = await store.store_upload(
+        uow.conn,
+        upload_id=upload_id,
+        employer_no=employer_no,
+        period=first.period,
+        channel="kafka",
+        file_kind="json",
+        sha256=hashlib.sha256(content).hexdigest(),
+        content=content,
+        received_at=max(part.received_at for part in parts),
+        received_by="connector",
+        language=first.language,
+        submission_id=submission_id,
+    )
+    await store.mark_assembled(uow.conn, employer_no, submission_id, upload.upload_id)
+    if new:
+        uow.publish(list_received(upload, event_id=derived_id("received", upload.upload_id)))
+
+
+def list_received(upload: store.Upload, *, event_id: uuid.UUID | None = None) -> Envelope:
+    return intake.ListReceived.new(
+        event_id=event_id,
+        occurred_at=upload.received_at,
+        employer_no=upload.employer_no,
+        correlation_id=str(upload.upload_id),
+        payload=intake.ListReceivedPayload(
+            upload_id=upload.upload_id,
+            period=upload.period,
+            channel=upload.channel,
+            sha256=upload.sha256,
+            size_bytes=upload.size_bytes,
+            received_at=upload.received_at,
+            file_kind=upload.file_kind,
+        ),
+    )
+
+
+# -- completing reports, invoiced periods, the business date --------------------------------
+
+
+async def on_row_priced(uow: UnitOfWork, event: Envelope) -> None:
+    """Add pricing's declared-versus-computed warnings to the row's report (TEMPLATE.md)."""
+    assert isinstance(event, pricing.RowPriced)
+    p = event.payload
+    key = ("row_languages", p.upload_id)
+    if key not in uow.memo:
+        report = await store.get_report(uow.conn, p.upload_id)
+        uow.memo[key] = "" if report is None else report.row_languages
+    languages: str = uow.memo[key]
+    index = p.row_no - 2
+    char = languages[index] if 0 <= index < len(languages) else "d"
+    findings = declared_warnings(
+        p.findings, row_no=p.row_no, language=store.CHAR_LANGUAGES.get(char, "de")
+    )
+    uow.defer(
+        store.RECORD_PRICED_ROW,
+        p.upload_id,
+        p.row_no,
+        json.dumps([{"col": f.column, "code": f.code, "message": f.message} for f in findings]),
+    )
+
+
+async def on_invoice_issued(uow: UnitOfWork, event: Envelope) -> None:
+    """An invoiced period's list can no longer be replaced (RULES §7; corrections come as
+    signed rows in a later list)."""
+    assert isinstance(event, billing.InvoiceIssued)
+    p = event.payload
+    await store.mark_invoiced(uow.conn, event.employer_no, p.periods, p.invoice_id)
+
+
+async def on_day_started(uow: UnitOfWork, event: Envelope) -> None:
+    """Lateness is judged by the business clock (ARCHITECTURE: Time)."""
+    assert isinstance(event, clock.DayStarted)
+    await store.advance_business_day(uow.conn, event.payload.business_date)
+
 
 SUBSCRIPTIONS: tuple[Subscription, ...] = (
-    # employer projection
     Subscription(auth.EmployerChanged, project_employer),
-    # revocations for the token verifier (auth issue)
+    # revocations for the token verifier: the auth issue wires them (parked meanwhile)
     Subscription(auth.UserChanged, park),
-    # completes check reports (intake issue)
-    Subscription(pricing.RowPriced, park),
-    # connector submissions (intake issue)
-    Subscription(intake.ListSubmitted, park),
-    # lateness of lists (intake issue)
-    Subscription(clock.DayStarted, park),
+    Subscription(pricing.RowPriced, on_row_priced),
+    Subscription(SubmittedPart, on_part_submitted),
+    Subscription(billing.InvoiceIssued, on_invoice_issued),
+    Subscription(clock.DayStarted, on_day_started),
 )
 
 PRODUCES = (
@@ -27,3 +195,91 @@ PRODUCES = (
     intake.RowValidated,
     intake.ListChecked,
 )
+
+
+# -- the checker ----------------------------------------------------------------------------
+
+
+async def run_checker(runtime: Runtime) -> None:
+    """Check stored uploads one by one, woken by NOTIFY; several checkers share the work
+    (SKIP LOCKED), and an upload left unchecked by a crash is checked by the next one."""
+    wake = asyncio.Event()
+    listener: asyncpg.Connection | None = None
+    try:
+        while True:
+            if listener is None or listener.is_closed():
+                listener = await _listen(runtime, wake)
+            wake.clear()
+            try:
+                while await check_next(runtime):
+                    pass
+            except Exception as exc:
+                if not is_transient(exc):
+                    raise
+                log.warning("checker waits for the database: %s", type(exc).__name__)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(wake.wait(), timeout=runtime.settings.intake_check_poll_s)
+    finally:
+        if listener is not None and not listener.is_closed():
+            await listener.close()
+
+
+async def _listen(runtime: Runtime, wake: asyncio.Event) -> asyncpg.Connection | None:
+    try:
+        conn: asyncpg.Connection = await asyncpg.connect(runtime.dsn)
+        await conn.add_listener(store.UPLOADS_CHANNEL, lambda *_: wake.set())
+        return conn
+    except (OSError, asyncpg.PostgresError) as exc:
+        log.warning("checker cannot listen yet: %s", type(exc).__name__)
+        return None
+
+
+async def check_next(runtime: Runtime) -> bool:
+    """Check the oldest unchecked upload; False when there is none."""
+    async with runtime.unit_of_work() as uow:
+        claimed = await store.claim_next_unchecked(uow.conn)
+        if claimed is None:
+            return False
+        upload, content = claimed
+        received_on = await store.business_day(uow.conn) or business_date(upload.received_at)
+        invoiced = await store.is_invoiced(uow.conn, upload.employer_no, upload.period)
+        previous = await store.list_in_force(uow.conn, upload.employer_no, upload.period)
+        limits = limits_of(runtime.settings)
+        outcome = await asyncio.to_thread(
+            _check_and_build, upload, content, received_on, invoiced, previous, limits, uow
+        )
+        await store.save_report(
+            uow.conn, outcome.record, outcome.checked.findings, accepted=outcome.accepted
+        )
+    metrics = runtime.metrics
+    metrics.lists_checked.labels(upload.channel, outcome.checked.status).inc()
+    for (code, severity), count in outcome.counts_by_code_and_severity().items():
+        metrics.list_findings.labels(code, severity).inc(count)
+    return True
+
+
+def _check_and_build(
+    upload: store.Upload,
+    content: bytes,
+    received_on: date,
+    invoiced: bool,
+    previous: uuid.UUID | None,
+    limits: Any,
+    uow: UnitOfWork,
+) -> CheckOutcome:
+    """The CPU part of a check, run in a thread: check, then build the events."""
+    arguments: dict[str, Any] = {
+        "received_on": received_on,
+        "invoiced": invoiced,
+        "previous": previous,
+        "limits": limits,
+        "checked_at": upload.received_at,
+    }
+    try:
+        outcome = check_upload(upload, content, **arguments)
+    except Exception as exc:  # a defect of ours must not stop the checking of other lists
+        log.error("an upload could not be checked: %s", type(exc).__name__)
+        outcome = check_upload(upload, content, failed=True, **arguments)
+    for event in outcome.events(upload):
+        uow.publish(event)
+    return outcome

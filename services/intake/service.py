@@ -1,4 +1,4 @@
-"""How the intake service is assembled: schema, migrations, subscriptions, topics."""
+"""How the intake service is assembled: schema, migrations, subscriptions, API, checker."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ from pathlib import Path
 from services.runtime.handlers import EMPLOYER_MIGRATIONS
 from services.runtime.service import ServiceSpec
 
-from .handlers import PRODUCES, SUBSCRIPTIONS
+from .api import router
+from .handlers import PRODUCES, SUBSCRIPTIONS, run_checker
 
 
 def spec() -> ServiceSpec:
@@ -17,5 +18,7 @@ def spec() -> ServiceSpec:
         migrations=Path(__file__).parent / "migrations",
         subscriptions=SUBSCRIPTIONS,
         produces=PRODUCES,
+        routers=(router,),
         extra_migrations=(EMPLOYER_MIGRATIONS,),
+        workers=(run_checker,),
     )
