@@ -28,6 +28,8 @@ class Envelope(BaseModel):
     TOPIC: ClassVar[str] = ""
     #: Whether the Kafka key is per worker (`employer_no:ahv`) or per employer.
     WORKER_KEYED: ClassVar[bool] = False
+    #: Topic-level `max.message.bytes` where a message may exceed Kafka's default 1 MiB.
+    MAX_MESSAGE_BYTES: ClassVar[int | None] = None
 
     event_id: uuid.UUID = Field(
         default_factory=uuid.uuid4,

@@ -155,6 +155,8 @@ class ListSubmitted(Envelope):
     """A payroll connector submitted (one part of) a monthly list."""
 
     TOPIC: ClassVar[str] = "intake.list-submitted.v1"
+    #: A part of 5,000 rows is about 3-4 MB of JSON.
+    MAX_MESSAGE_BYTES: ClassVar[int | None] = 16 * 1024 * 1024
     type: Annotated[Literal["intake.list-submitted"], TYPE_FIELD] = "intake.list-submitted"
     version: Annotated[Literal[1], VERSION_FIELD] = 1
     payload: Annotated[ListSubmittedPayload, PAYLOAD_FIELD]

@@ -59,6 +59,7 @@ class SubmittedPart(Envelope):
     """The tolerant reader of `intake.ListSubmitted` (same topic, same wire form)."""
 
     TOPIC: ClassVar[str] = intake.ListSubmitted.TOPIC
+    MAX_MESSAGE_BYTES: ClassVar[int | None] = intake.ListSubmitted.MAX_MESSAGE_BYTES
     type: Annotated[Literal["intake.list-submitted"], TYPE_FIELD] = "intake.list-submitted"
     version: Annotated[Literal[1], VERSION_FIELD] = 1
     payload: Annotated[SubmittedPartPayload, PAYLOAD_FIELD]

@@ -118,6 +118,15 @@ class Runtime:
         names |= {m.TOPIC for m in self.spec.produces}
         return sorted(names)
 
+    def topic_configs(self) -> dict[str, dict[str, str]]:
+        """Topic settings that differ from the broker's defaults, by full topic name."""
+        models = [s.model for s in self.spec.subscriptions] + list(self.spec.produces)
+        return {
+            self.topic_name(m.TOPIC): {"max.message.bytes": str(m.MAX_MESSAGE_BYTES)}
+            for m in models
+            if m.MAX_MESSAGE_BYTES
+        }
+
     # -- life cycle ---------------------------------------------------------------------
     async def start(self) -> None:
         s = self.settings
@@ -142,6 +151,7 @@ class Runtime:
             partitions=s.topic_partitions,
             replication=s.topic_replication,
             timeout_s=s.kafka_connect_timeout_s,
+            configs=self.topic_configs(),
         )
         self.producer = AIOKafkaProducer(
             bootstrap_servers=self.bootstrap,
@@ -343,7 +353,13 @@ def _safe(dsn: str) -> str:
 
 
 async def ensure_topics(
-    bootstrap: str, names: list[str], *, partitions: int, replication: int, timeout_s: float
+    bootstrap: str,
+    names: list[str],
+    *,
+    partitions: int,
+    replication: int,
+    timeout_s: float,
+    configs: dict[str, dict[str, str]] | None = None,
 ) -> None:
     """Create missing topics (existing ones are left as they are)."""
     admin = AIOKafkaAdminClient(
@@ -362,7 +378,12 @@ async def ensure_topics(
             existing = set(await admin.list_topics())
             missing = [n for n in names if n not in existing]
             if missing:
-                await admin.create_topics([NewTopic(n, partitions, replication) for n in missing])
+                await admin.create_topics(
+                    [
+                        NewTopic(n, partitions, replication, topic_configs=(configs or {}).get(n))
+                        for n in missing
+                    ]
+                )
     finally:
         await admin.close()
 

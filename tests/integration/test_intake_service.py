@@ -20,7 +20,13 @@ from openpyxl import load_workbook
 
 from contracts.events.billing import InvoiceIssued, InvoiceIssuedPayload
 from contracts.events.clock import DayStarted, DayStartedPayload
-from contracts.events.intake import ListChecked, ListReceived, ListSubmitted, RowValidated
+from contracts.events.intake import (
+    MAX_ROWS_PER_PART,
+    ListChecked,
+    ListReceived,
+    ListSubmitted,
+    RowValidated,
+)
 from contracts.events.pricing import PricingFinding, RowPriced, RowPricedPayload
 from services.intake import store
 from services.registry import spec_of
@@ -461,3 +467,48 @@ async def test_a_database_failure_while_saving_the_check_loses_nothing(
     assert report["status"] == "ok"
     assert len(await read_topic(bootstrap, prefix + ListChecked.TOPIC)) == 1
     assert len(await read_topic(bootstrap, prefix + RowValidated.TOPIC)) == 3
+
+
+async def test_a_full_part_of_5000_rows_goes_through(
+    intake: Intake, bootstrap: str, prefix: str
+) -> None:
+    """The largest part a connector may send (about 3 MB of JSON) is consumed and checked."""
+    rows = [_json_row(sample_row(i)) for i in range(MAX_ROWS_PER_PART)]
+    message = {
+        "event_id": str(uuid.uuid4()),
+        "type": "intake.list-submitted",
+        "version": 1,
+        "occurred_at": NOW.isoformat(),
+        "employer_no": EMPLOYER_NO,
+        "correlation_id": "payroll-big",
+        "payload": {
+            "submission_id": "payroll-big",
+            "period": PERIOD,
+            "part_no": 1,
+            "part_count": 1,
+            "rows": rows,
+            "language": "de",
+        },
+    }
+    value = json.dumps(message).encode()
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, enable_idempotence=False, max_request_size=16 * 2**20
+    )
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            prefix + ListSubmitted.TOPIC, value, key=str(EMPLOYER_NO).encode()
+        )
+    finally:
+        await producer.stop()
+    assert intake.runtime.pool is not None
+    pool = intake.runtime.pool
+
+    async def assembled() -> bool:
+        return bool(await pool.fetchval("SELECT count(*) FROM submissions"))
+
+    await eventually(assembled, timeout=60, what="the big part to be assembled")
+    upload_id = await pool.fetchval("SELECT upload_id FROM uploads")
+    report = await intake.report(str(upload_id))
+    assert (report["status"], report["rows"]) == ("ok", MAX_ROWS_PER_PART), report["findings"][:3]
+    assert len(value) > 2**20  # over Kafka's default 1 MiB message size
