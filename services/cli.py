@@ -173,6 +173,13 @@ def cmd_up(args: argparse.Namespace) -> int:
         env = {**os.environ, "DATABASE_URL": dsn, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
         env["BVG_DATA_DIR"] = str(data_dir)
         env["BVG_MIGRATE_ON_START"] = "false"
+        if not settings.auth_jwks_url and settings.auth_jwks_file is None:
+            # Until auth signs people in, the local suite trusts a key of its own folder;
+            # `bvgconnect token` issues tokens with it.
+            from services.auth.tokens import SigningKey
+
+            SigningKey.load_or_create(data_dir / DEV_KEY_FOLDER)
+            env["BVG_AUTH_JWKS_FILE"] = str(data_dir / DEV_KEY_FOLDER / "jwks.json")
         for name in SERVICE_NAMES:
             log_file = open(data_dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115
             children[name] = subprocess.Popen(
@@ -283,7 +290,45 @@ def _print_table(
         print(f"  {name:9} {base}   {base}/docs   {base}/metrics")
     if demo:
         print(f"  demo      {demo}")
+        print("  token     bvgconnect token --employer 1001   (a bearer token for the APIs)")
     print("Ctrl-C stops everything.", flush=True)
+
+
+#: Where `up` keeps the development signing key (under the data folder).
+DEV_KEY_FOLDER = "auth-dev-key"
+
+
+def cmd_token(args: argparse.Namespace) -> int:
+    import uuid
+
+    from services.auth.tokens import MAX_LIFETIME_S, SigningKey
+
+    settings = load_settings()
+    folder = settings.data_dir.resolve() / DEV_KEY_FOLDER
+    if not (folder / "signing-key.pem").exists():
+        raise CliError(
+            f"no development key in {folder}: start the local suite with `bvgconnect up` "
+            "(tokens for a production suite come from the auth service)"
+        )
+    topics = [t.strip() for t in args.topics.split(",") if t.strip()]
+    unknown = set(topics) - {"mutations", "contributions", "reminders", "users", "messages"}
+    if unknown:
+        raise CliError(f"unknown topic(s): {', '.join(sorted(unknown))}", 2)
+    if not 1 <= args.lifetime <= MAX_LIFETIME_S:
+        raise CliError(f"--lifetime is 1 to {MAX_LIFETIME_S} seconds", 2)
+    key = SigningKey.load_or_create(folder)
+    print(
+        key.issue(
+            now=datetime.now(UTC),
+            user_id=uuid.uuid4(),
+            kind=args.kind,
+            employer_no=None if args.kind == "operator" else args.employer,
+            topics=topics,
+            level=args.level,
+            lifetime_s=args.lifetime,
+        )
+    )
+    return 0
 
 
 def cmd_down(args: argparse.Namespace) -> int:
@@ -483,6 +528,19 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--no-demo", action="store_true", help="do not load the demo employer")
     up.set_defaults(func=cmd_up)
     sub.add_parser("down", help="stop the suite started by `up`").set_defaults(func=cmd_down)
+    token = sub.add_parser(
+        "token", help="a bearer token of the local suite's development key (not for production)"
+    )
+    token.add_argument("--employer", type=int, default=1001, help="employer number (1001)")
+    token.add_argument(
+        "--topics", default="mutations,contributions,reminders,messages", help="comma-separated"
+    )
+    token.add_argument("--level", type=int, choices=(1, 2, 3), default=2)
+    token.add_argument(
+        "--kind", choices=("connect", "admin", "connector", "operator"), default="connect"
+    )
+    token.add_argument("--lifetime", type=int, default=900, help="seconds, at most 900")
+    token.set_defaults(func=cmd_token)
 
     mig = sub.add_parser("migrate", help="apply every schema's migrations")
     mig.add_argument("services", nargs="*", help="only these services (default: all)")

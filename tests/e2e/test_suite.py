@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 
@@ -18,6 +19,9 @@ import asyncpg
 
 from services.runtime.settings import SERVICE_NAMES, suite_ports
 from tests.support.cli import run_cli
+from tests.support.xlsx import EMPLOYER_NO, build_list, sample_row
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def free_base() -> int:
@@ -69,6 +73,38 @@ async def employers_in(dsn: str, schema: str) -> list[int]:
         await conn.close()
 
 
+def assert_upload_is_checked_and_priced(env: dict[str, str], intake: str) -> None:
+    minted = run_cli(env, "token", "--employer", str(EMPLOYER_NO))
+    assert minted.returncode == 0, minted.stderr
+    auth = {"Authorization": f"Bearer {minted.stdout.strip()}"}
+    request = urllib.request.Request(
+        f"{intake}/employers/{EMPLOYER_NO}/lists/2025-03",
+        data=build_list([sample_row(i) for i in range(3)]),
+        headers={**auth, "Content-Type": XLSX},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        assert answer.status == 202
+        report_url = intake + json.loads(answer.read())["report"]
+    deadline = time.monotonic() + 60
+    while True:
+        with urllib.request.urlopen(
+            urllib.request.Request(report_url, headers=auth), timeout=10
+        ) as answer:
+            report = json.loads(answer.read())
+        if report.get("pricing", {}).get("complete"):
+            break
+        assert time.monotonic() < deadline, f"the list was not priced: {report}"
+        time.sleep(0.3)
+    assert report["status"] == "ok" and report["rows"] == 3, report
+    anonymous = urllib.request.Request(report_url)
+    try:
+        urllib.request.urlopen(anonymous, timeout=10)
+        raise AssertionError("a report without a token")
+    except urllib.error.HTTPError as refused:
+        assert refused.code == 401
+
+
 def test_up_runs_all_services_and_stops_cleanly(tmp_path: Path) -> None:
     base = free_base()
     env = {
@@ -97,6 +133,9 @@ def test_up_runs_all_services_and_stops_cleanly(tmp_path: Path) -> None:
             assert time.monotonic() < deadline, "demo employer never reached dunning"
             time.sleep(0.2)
         assert asyncio.run(employers_in(dsn, "intake")) == [1001]
+
+        # A list uploaded over HTTP flows intake → coverage → pricing → back into its report.
+        assert_upload_is_checked_and_priced(env, f"http://127.0.0.1:{ports['intake']}")
 
         tick = run_cli(env, "clock", "tick", "--date", "2026-01-15")
         assert tick.returncode == 0, tick.stderr
