@@ -6,6 +6,7 @@ level 2 (ACCESS.md), verified locally (`services.runtime.access`).
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import uuid
 from datetime import date, datetime
@@ -23,7 +24,7 @@ from services.runtime.service import Runtime, get_runtime
 
 from . import store
 from .annotate import annotate
-from .checking import check_bytes, limits_of, report_json
+from .checking import check_bytes, finding_json, limits_of, report_json, report_language
 from .handlers import list_received
 from .template import build_template
 
@@ -191,8 +192,6 @@ async def validate(
 ) -> dict[str, Any]:
     content, kind = await _body(request, runtime)
     limits = limits_of(runtime.settings)
-    import asyncio
-
     checked = await asyncio.to_thread(
         check_bytes,
         content,
@@ -287,22 +286,9 @@ async def report(
             "complete": record.status == "ok" and record.rows_priced >= record.row_count,
         },
         "findings_total": total,
-        "findings": [_finding_json(f) for f in findings],
+        "findings": [finding_json(f) for f in findings],
     }
     return body
-
-
-def _finding_json(f: Any) -> dict[str, Any]:
-    item: dict[str, Any] = {
-        "row": f.row,
-        "column": f.column,
-        "code": f.code,
-        "severity": f.severity,
-        "message": f.message,
-    }
-    if f.sheet is not None:
-        item["sheet"] = f.sheet
-    return item
 
 
 @router.get(
@@ -338,10 +324,8 @@ async def annotated_report(
             )
         findings = await store.get_findings(conn, upload_id)
         content = await store.upload_content(conn, upload_id)
-    import asyncio
-
     annotated = await asyncio.to_thread(
-        annotate, content, findings, language=_language(found.language)
+        annotate, content, findings, language=report_language(found.language)
     )
     return Response(
         annotated,
@@ -350,13 +334,3 @@ async def annotated_report(
             "Content-Disposition": f'attachment; filename="report-{found.period}.xlsx"',
         },
     )
-
-
-def _language(value: str) -> Language:
-    if value == "fr":
-        return "fr"
-    if value == "it":
-        return "it"
-    if value == "en":
-        return "en"
-    return "de"

@@ -168,7 +168,7 @@ def check_upload(
 
     `failed`: the check itself broke on this file (a defect of ours); the report says so.
     """
-    language = _language(upload.language)
+    language = report_language(upload.language)
     if failed:
         checked = unreadable("file.unreadable", "internal", language=language)
     else:
@@ -215,7 +215,8 @@ def _row_languages(checked: CheckedList) -> str:
     return "".join(chars)
 
 
-def _language(value: str) -> Language:
+def report_language(value: str) -> Language:
+    """A stored language code as a report language; German where unknown (TEMPLATE.md)."""
     for language in messages.LANGUAGES:
         if value == language:
             return language
@@ -256,21 +257,28 @@ def _money(value: Decimal) -> str:
     return f"{value:.2f}"
 
 
+def finding_json(f: Finding) -> dict[str, Any]:
+    """One finding as reports show it (issue 4): row, column, code, severity, message; the
+    sheet only where it is not the list sheet."""
+    item: dict[str, Any] = {
+        "row": f.row,
+        "column": f.column,
+        "code": f.code,
+        "severity": f.severity,
+        "message": f.message,
+    }
+    if f.sheet is not None and f.sheet != "Mutationen":
+        item["sheet"] = f.sheet
+    return item
+
+
 def report_json(checked: CheckedList) -> dict[str, Any]:
     """The report as `bvgconnect validate --json` prints it (issue 4)."""
-    findings = []
-    for f in checked.findings:
-        item: dict[str, Any] = {
-            "row": f.row,
-            "column": f.column,
-            "code": f.code,
-            "severity": f.severity,
-            "message": f.message,
-        }
-        if f.sheet is not None and f.sheet != "Mutationen":
-            item["sheet"] = f.sheet
-        findings.append(item)
-    return {"status": checked.status, "rows": checked.row_count, "findings": findings}
+    return {
+        "status": checked.status,
+        "rows": checked.row_count,
+        "findings": [finding_json(f) for f in checked.findings],
+    }
 
 
 __all__ = [
@@ -280,6 +288,7 @@ __all__ = [
     "check_upload",
     "declared_warnings",
     "due_date",
+    "finding_json",
     "limits_of",
     "report_json",
 ]
