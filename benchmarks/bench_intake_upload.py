@@ -147,7 +147,7 @@ async def run(n: int, rows: int, admin_dsn: str, bootstrap: str, description: st
         print(f"{'uploads (distinct xlsx files) x rows':56} | {f'{n} x {rows:,}':30} |")
         print(f"{'xlsx size':56} | {f'{len(files[0]) / 1024:,.0f} KiB':30} |")
         p50, p95 = statistics.median(to_checked), pct(to_checked, 0.95)
-        verdict = "met" if p95 <= 2.0 else "MISSED"
+        verdict = ("met" if p95 <= 2.0 else "MISSED") if rows == 5000 else "(for 5,000 rows)"
         print(
             f"{'upload -> list-checked consumed: p50 / p95 / max':56} | "
             f"{f'{p50:.2f} / {p95:.2f} / {max(to_checked):.2f} s':30} | <= 2 s (p95): {verdict}"
