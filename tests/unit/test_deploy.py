@@ -62,6 +62,8 @@ REQUIRED_PANEL_METRICS = {
     "bvg_outbox_published_total",
     "bvg_consumer_lag",
     "bvg_dlq_messages_total",
+    "bvg_lists_checked_total",
+    "bvg_list_findings_total",
 }
 _METRIC_TOKEN = re.compile(r"\b(?:bvg|faststream)_[A-Za-z0-9_]+\b")
 _HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
