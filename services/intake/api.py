@@ -18,8 +18,8 @@ from pydantic import BaseModel, Field
 
 from contracts.values import Language
 from services.runtime.access import Principal, require
-from services.runtime.clock import business_date
 from services.runtime.errors import ApiError
+from services.runtime.handlers import business_day
 from services.runtime.service import Runtime, get_runtime
 
 from . import store
@@ -142,7 +142,7 @@ async def upload(
     content, kind = await _body(request, runtime)
     now = runtime.clock.now()
     async with runtime.unit_of_work() as uow:
-        _refuse_future(period, await store.business_day(uow.conn) or business_date(now))
+        _refuse_future(period, await business_day(uow.conn, fallback=now))
         chosen = language or await store.employer_language(uow.conn, employer_no) or "de"
         stored, new = await store.store_upload(
             uow.conn,

@@ -24,9 +24,8 @@ from contracts.envelope import PAYLOAD_FIELD, TYPE_FIELD, VERSION_FIELD, Envelop
 from contracts.events import auth, billing, clock, intake, pricing
 from contracts.events.intake import MAX_ROWS_PER_PART
 from contracts.values import Language, Payload, Period
-from services.runtime.clock import business_date
 from services.runtime.consumer import Subscription, is_transient
-from services.runtime.handlers import park, project_employer
+from services.runtime.handlers import business_day, park, project_business_day, project_employer
 from services.runtime.outbox import UnitOfWork, derived_event_id
 from services.runtime.service import Runtime
 
@@ -175,12 +174,6 @@ async def on_invoice_issued(uow: UnitOfWork, event: Envelope) -> None:
     await store.mark_invoiced(uow.conn, event.employer_no, p.periods, p.invoice_id)
 
 
-async def on_day_started(uow: UnitOfWork, event: Envelope) -> None:
-    """Lateness is judged by the business clock (ARCHITECTURE: Time)."""
-    assert isinstance(event, clock.DayStarted)
-    await store.advance_business_day(uow.conn, event.payload.business_date)
-
-
 SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription(auth.EmployerChanged, project_employer),
     # revocations for the token verifier: the auth issue wires them (parked meanwhile)
@@ -188,7 +181,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription(pricing.RowPriced, on_row_priced),
     Subscription(SubmittedPart, on_part_submitted),
     Subscription(billing.InvoiceIssued, on_invoice_issued),
-    Subscription(clock.DayStarted, on_day_started),
+    Subscription(clock.DayStarted, project_business_day),
 )
 
 PRODUCES = (
@@ -242,7 +235,7 @@ async def check_next(runtime: Runtime) -> bool:
         if claimed is None:
             return False
         upload, content = claimed
-        received_on = await store.business_day(uow.conn) or business_date(upload.received_at)
+        received_on = await business_day(uow.conn, fallback=upload.received_at)
         invoiced = await store.is_invoiced(uow.conn, upload.employer_no, upload.period)
         previous = await store.list_in_force(uow.conn, upload.employer_no, upload.period)
         limits = limits_of(runtime.settings)

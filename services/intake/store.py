@@ -149,22 +149,6 @@ async def upload_content(conn: Connection, upload_id: uuid.UUID) -> bytes:
     return bytes(content)
 
 
-async def business_day(conn: Connection) -> date | None:
-    """The latest business date the clock announced, if any."""
-    day: date | None = await conn.fetchval("SELECT day FROM business_day")
-    return day
-
-
-async def advance_business_day(conn: Connection, day: date) -> None:
-    await conn.execute(
-        """
-        INSERT INTO business_day (only_row, day) VALUES (true, $1)
-        ON CONFLICT (only_row) DO UPDATE SET day = GREATEST(business_day.day, EXCLUDED.day)
-        """,
-        day,
-    )
-
-
 async def employer_language(conn: Connection, employer_no: int) -> str | None:
     language: str | None = await conn.fetchval(
         "SELECT language FROM employers WHERE employer_no = $1", employer_no

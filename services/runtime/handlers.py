@@ -1,15 +1,40 @@
-"""Handlers more than one service uses: the employer projection, and parking."""
+"""Handlers more than one service uses: the employer projection, the business date, parking."""
 
 from __future__ import annotations
 
+from datetime import date, datetime
 from pathlib import Path
 
 from contracts.envelope import Envelope
 from contracts.events.auth import EmployerChanged
+from contracts.events.clock import DayStarted
 
+from .clock import business_date
+from .db import Connection
 from .outbox import UnitOfWork
 
 EMPLOYER_MIGRATIONS = ("employers", Path(__file__).parent / "employers")
+BUSINESS_DAY_MIGRATIONS = ("business_day", Path(__file__).parent / "business_day")
+
+
+async def project_business_day(uow: UnitOfWork, event: Envelope) -> None:
+    """Remember the latest business date the clock announced (a replayed older day changes
+    nothing)."""
+    assert isinstance(event, DayStarted)
+    await uow.conn.execute(
+        """
+        INSERT INTO business_day (only_row, day) VALUES (true, $1)
+        ON CONFLICT (only_row) DO UPDATE SET day = GREATEST(business_day.day, EXCLUDED.day)
+        """,
+        event.payload.business_date,
+    )
+
+
+async def business_day(conn: Connection, *, fallback: datetime) -> date:
+    """The business date: the clock's latest day, else the date of `fallback` in Zurich
+    (before the first clock event, e.g. a fresh suite)."""
+    day: date | None = await conn.fetchval("SELECT day FROM business_day")
+    return day if day is not None else business_date(fallback)
 
 
 async def project_employer(uow: UnitOfWork, event: Envelope) -> None:

@@ -77,12 +77,6 @@ CREATE TABLE submission_parts (
     PRIMARY KEY (employer_no, submission_id, part_no)
 );
 
--- The business date, from clock.day-started (ARCHITECTURE: Time).
-CREATE TABLE business_day (
-    only_row boolean PRIMARY KEY DEFAULT true CHECK (only_row),
-    day      date NOT NULL
-);
-
 -- Submissions assembled into an upload: a part arriving late changes nothing.
 CREATE TABLE submissions (
     employer_no   integer NOT NULL,
