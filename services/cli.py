@@ -379,6 +379,37 @@ def cmd_clock_tick(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_payments_import(args: argparse.Namespace) -> int:
+    """Book a camt.054 file into billing's schema; billing's relay publishes the events."""
+    settings = load_settings()
+    dsn, _ = endpoints(settings)
+    try:
+        body = Path(args.file).read_bytes()
+    except OSError as exc:
+        raise CliError(f"cannot read {args.file}: {exc.strerror}", 2) from None
+    return asyncio.run(_import_payments(dsn, body))
+
+
+async def _import_payments(dsn: str, body: bytes) -> int:
+    from services.billing.camt import CamtError
+    from services.billing.handlers import import_notification
+    from services.runtime.clock import SystemClock
+    from services.runtime.db import create_pool
+    from services.runtime.outbox import unit_of_work
+
+    pool = await create_pool(dsn, "billing", min_size=1, max_size=2, timeout=10)
+    try:
+        result = await import_notification(
+            lambda: unit_of_work(pool, "billing"), body, now=SystemClock().now()
+        )
+    except CamtError as exc:
+        raise CliError(f"{exc.code}: {exc.message}", 1) from None
+    finally:
+        await pool.close()
+    print(json.dumps(result))
+    return 0
+
+
 async def _publish_direct(
     settings: Settings, bootstrap: str, topic: str, key: str, value: bytes
 ) -> None:
@@ -570,6 +601,13 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("--topic", help="every waiting message of this original topic")
     replay.add_argument("--all", action="store_true", help="every waiting message")
     replay.set_defaults(func=cmd_dlq_replay)
+
+    payments = sub.add_parser("payments", help="billing payments").add_subparsers(
+        dest="payments_command", required=True
+    )
+    camt = payments.add_parser("import", help="book a camt.054 credit notification file")
+    camt.add_argument("file", help="the camt.054 XML file from the bank")
+    camt.set_defaults(func=cmd_payments_import)
 
     contracts = sub.add_parser("contracts", help="event contracts").add_subparsers(
         dest="contracts_command", required=True

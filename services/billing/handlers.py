@@ -1,29 +1,454 @@
-"""Subscriptions of the billing service.
+"""Billing's subscriptions: priced lists become invoices, fees wait for the next invoice,
+the clock makes invoices due; payments are booked here too (API and CLI).
 
-Events whose rules have not landed yet are parked (kept in `parked_events`), never dropped.
+Every event billing publishes has a derived id: reprocessing the same input publishes nothing
+new. Invoicing of one employer is serialised by an advisory lock (sequence numbers).
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import functools
+import hashlib
+import uuid
+from collections.abc import Callable
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Literal
+
+from contracts.envelope import Envelope
 from contracts.events import auth, billing, clock, dunning, pricing
 from services.runtime.consumer import Subscription
-from services.runtime.handlers import park, project_employer
+from services.runtime.handlers import business_day, park, project_business_day, project_employer
+from services.runtime.outbox import UnitOfWork, derived_event_id
+from services.runtime.settings import Settings
+
+from . import domain, store
+from .camt import parse_camt054
+from .model import InvoiceLine
+from .qr import qr_reference
+
+
+def derived_id(kind: str, *parts: object) -> uuid.UUID:
+    return derived_event_id("billing", kind, *parts)
+
+
+@functools.cache
+def settings() -> Settings:
+    """Billing's parameters from the environment (`BVG_BILLING_*`): handlers get only the
+    unit of work and the event, and these do not change while a process runs."""
+    return Settings()
+
+
+# -- priced lists and rows ------------------------------------------------------------------
+
+
+async def on_row_priced(uow: UnitOfWork, event: Envelope) -> None:
+    assert isinstance(event, pricing.RowPriced)
+    p = event.payload
+    uow.defer(
+        store.SAVE_ROW,
+        p.upload_id,
+        p.row_no,
+        event.employer_no,
+        p.period,
+        p.ahv,
+        p.insured_wage,
+        p.premium_total,
+        p.employer_share,
+        p.employee_share,
+    )
+    uow.after_writes(("complete", p.upload_id), lambda: _complete(uow, event, p.upload_id))
+
+
+async def on_list_priced(uow: UnitOfWork, event: Envelope) -> None:
+    assert isinstance(event, pricing.ListPriced)
+    p = event.payload
+    uow.defer(
+        store.SAVE_LIST, p.upload_id, event.employer_no, p.period, p.row_count, event.occurred_at
+    )
+    uow.after_writes(("complete", p.upload_id), lambda: _complete(uow, event, p.upload_id))
+
+
+async def _complete(uow: UnitOfWork, cause: Envelope, upload_id: uuid.UUID) -> None:
+    """Once a list and all its rows are here (in either order), it is the period's list."""
+    conn = uow.conn
+    priced = await store.lock_list(conn, upload_id)
+    if priced is None or priced.complete:
+        return
+    if await store.rows_saved(conn, upload_id) < priced.row_count:
+        return
+    await store.mark_complete(conn, upload_id)
+    await store.lock_employer(conn, priced.employer_no)
+    today = await business_day(conn, fallback=cause.occurred_at)
+    current = await store.get_period(conn, priced.employer_no, priced.period)
+    if current is not None and current.priced_at > priced.priced_at:
+        return  # a newer list of the period is in force already
+    if current is not None and current.invoice_id is not None:
+        # issue 7: invoiced already, so the differences go onto the next invoice
+        invoiced = await store.invoice_lines(conn, current.invoice_id)
+        replacement = await store.rows_of_upload(conn, upload_id)
+        for line in domain.correction_lines(invoiced, replacement, priced.period):
+            line_id = derived_id("correction", upload_id, line.worker)
+            await conn.execute(
+                store.SAVE_PENDING, *store.pending_args(line_id, priced.employer_no, line, today)
+            )
+        await store.set_period_list(
+            conn, priced.employer_no, priced.period, upload_id, priced.priced_at
+        )
+        return
+    await store.set_period_list(
+        conn, priced.employer_no, priced.period, upload_id, priced.priced_at
+    )
+    await _invoice_if_due(uow, cause, priced.employer_no, priced.period, today)
+
+
+async def _invoice_if_due(
+    uow: UnitOfWork, cause: Envelope, employer_no: int, period: str, today: date
+) -> None:
+    """Art. 20: a month's invoice when its list is priced; January-March together."""
+    year, month = domain.month_of(period)
+    cutoff = domain.cutoff_date(year, settings().billing_collective_cutoff)
+    if month in domain.COLLECTIVE_MONTHS:
+        march = await store.get_period(uow.conn, employer_no, f"{year}-03")
+        if domain.waits_for_collective(
+            period, march_priced=march is not None, cutoff_passed=today >= cutoff
+        ):
+            return
+        periods = [
+            p
+            for p in await store.uninvoiced_periods(uow.conn, employer_no)
+            if p in domain.collective_periods(year)
+        ]
+    else:
+        periods = [period]
+    await issue_invoice(uow, cause, employer_no, periods, today)
+
+
+async def issue_invoice(
+    uow: UnitOfWork, cause: Envelope, employer_no: int, periods: list[str], today: date
+) -> store.Invoice | None:
+    """One invoice: the rows of the periods' lists plus every pending line (fees,
+    corrections, interest, credits). Art. 21: invoice date = booking date, due in 30 days."""
+    conn = uow.conn
+    rows = await store.rows_of_periods(conn, employer_no, periods)
+    pending = await store.pending_lines(conn, employer_no)
+    lines = domain.contribution_lines(rows) + [line for _, line in pending]
+    if not lines and not periods:
+        return None
+    total = sum((line.amount for line in lines), Decimal("0.00"))
+    sequence = await store.next_sequence(conn, employer_no)
+    invoice = store.Invoice(
+        invoice_id=derived_id("invoice", employer_no, sequence),
+        employer_no=employer_no,
+        invoice_no=domain.invoice_no(today.year, employer_no, sequence),
+        sequence=sequence,
+        qr_reference=qr_reference(employer_no, sequence),
+        invoice_date=today,
+        due_date=domain.due_date(today),
+        periods=tuple(periods) or (f"{today.year}-{today.month:02d}",),
+        total=total,
+        paid=Decimal("0.00"),
+    )
+    await store.save_invoice(
+        conn,
+        invoice,
+        lines,
+        issued_at=cause.occurred_at,
+        pending_ids=[line_id for line_id, _ in pending],
+    )
+    uow.publish(
+        billing.InvoiceIssued.caused_by(
+            cause,
+            event_id=derived_id("issued", invoice.invoice_id),
+            employer_no=employer_no,
+            payload=billing.InvoiceIssuedPayload(
+                invoice_id=invoice.invoice_id,
+                invoice_no=invoice.invoice_no,
+                qr_reference=invoice.qr_reference,
+                invoice_date=invoice.invoice_date,
+                due_date=invoice.due_date,
+                periods=list(invoice.periods),
+                total=invoice.total,
+            ),
+        )
+    )
+    await publish_balance(uow, cause, employer_no, today, reason=f"issued {invoice.invoice_id}")
+    return invoice
+
+
+async def publish_balance(
+    uow: UnitOfWork, cause: Envelope, employer_no: int, today: date, *, reason: str
+) -> None:
+    """`billing.balance-changed` for dunning: what is open and what is overdue now."""
+    await _publish_balance(
+        uow,
+        employer_no,
+        today,
+        event_id=derived_id("balance", employer_no, reason),
+        occurred_at=cause.occurred_at,
+        correlation_id=cause.correlation_id,
+    )
+
+
+async def _publish_balance(
+    uow: UnitOfWork,
+    employer_no: int,
+    today: date,
+    *,
+    event_id: uuid.UUID,
+    occurred_at: datetime,
+    correlation_id: str,
+) -> None:
+    now = await store.balance(uow.conn, employer_no, today)
+    uow.publish(
+        billing.BalanceChanged.new(
+            event_id=event_id,
+            occurred_at=occurred_at,
+            employer_no=employer_no,
+            correlation_id=correlation_id,
+            payload=billing.BalanceChangedPayload(
+                open_balance=now.open_balance, overdue_balance=now.overdue_balance, as_of=today
+            ),
+        )
+    )
+
+
+# -- payments -------------------------------------------------------------------------------
+
+BookingOutcome = Literal["booked", "duplicate", "unmatched"]
+_COUNTED: dict[BookingOutcome, str] = {
+    "booked": "booked",
+    "duplicate": "duplicates",
+    "unmatched": "unmatched",
+}
+
+
+async def book_payment(
+    uow: UnitOfWork,
+    *,
+    booking_id: str,
+    source: Literal["camt054", "manual"],
+    amount: Decimal,
+    value_date: date,
+    now: datetime,
+    qr_reference: str | None = None,
+    invoice_id: uuid.UUID | None = None,
+    employer_no: int | None = None,
+    correlation_id: str,
+) -> BookingOutcome:
+    """Book one credit (issue 7): matched by QR reference (or invoice), partial payments
+    leave the rest open, an overpayment is a credit carried forward, a late payment owes
+    interest (Art. 21.3) on a later invoice; an unknown reference is kept for an operator.
+    The same `booking_id` twice books nothing the second time."""
+    conn = uow.conn
+    invoice = None
+    if qr_reference is not None:
+        invoice = await store.invoice_by_reference(conn, qr_reference)
+    elif invoice_id is not None:
+        invoice = await store.get_invoice(conn, invoice_id)
+    payment_id = derived_id("payment", booking_id)
+    if invoice is None and employer_no is None:
+        new = await store.save_payment(
+            conn,
+            payment_id=payment_id,
+            booking_id=booking_id,
+            source=source,
+            amount=amount,
+            value_date=value_date,
+            qr_reference=qr_reference,
+            employer_no=None,
+            invoice_id=None,
+            applied=Decimal("0.00"),
+            status="unmatched",
+            booked_at=now,
+        )
+        return "unmatched" if new else "duplicate"
+    employer = invoice.employer_no if invoice is not None else employer_no
+    assert employer is not None
+    await store.lock_employer(conn, employer)
+    today = await business_day(conn, fallback=now)
+    if invoice is not None:
+        allocation = domain.allocate(
+            amount, open_amount=invoice.open_amount, due=invoice.due_date, value_date=value_date
+        )
+    else:
+        allocation = domain.Allocation(Decimal("0.00"), amount, Decimal("0.00"))
+    new = await store.save_payment(
+        conn,
+        payment_id=payment_id,
+        booking_id=booking_id,
+        source=source,
+        amount=amount,
+        value_date=value_date,
+        qr_reference=qr_reference,
+        employer_no=employer,
+        invoice_id=None if invoice is None else invoice.invoice_id,
+        applied=allocation.applied,
+        status="booked",
+        booked_at=now,
+    )
+    if not new:
+        return "duplicate"
+    if invoice is not None and allocation.applied:
+        await store.add_paid(conn, invoice.invoice_id, allocation.applied)
+    if allocation.credit:
+        credit = InvoiceLine(
+            kind="credit",
+            description=f"Guthaben aus Zahlung vom {value_date:%d.%m.%Y}",
+            amount=-allocation.credit,
+        )
+        await conn.execute(
+            store.SAVE_PENDING,
+            *store.pending_args(derived_id("credit", payment_id), employer, credit, today),
+        )
+    if allocation.interest and invoice is not None:
+        interest = InvoiceLine(
+            kind="interest",
+            description=f"Verzugszins 6 % auf {allocation.applied} vom "
+            f"{invoice.due_date:%d.%m.%Y} bis {value_date:%d.%m.%Y} (Art. 21.3)",
+            amount=allocation.interest,
+        )
+        await conn.execute(
+            store.SAVE_PENDING,
+            *store.pending_args(derived_id("interest", payment_id), employer, interest, today),
+        )
+    uow.publish(
+        billing.PaymentReceived.new(
+            event_id=derived_id("payment-received", payment_id),
+            occurred_at=now,
+            employer_no=employer,
+            correlation_id=correlation_id,
+            payload=billing.PaymentReceivedPayload(
+                payment_id=payment_id,
+                amount=amount,
+                value_date=value_date,
+                qr_reference=qr_reference,
+                invoice_id=None if invoice is None else invoice.invoice_id,
+                source=source,
+            ),
+        )
+    )
+    await _publish_balance(
+        uow,
+        employer,
+        today,
+        event_id=derived_id("balance", employer, f"payment {payment_id}"),
+        occurred_at=now,
+        correlation_id=correlation_id,
+    )
+    return "booked"
+
+
+async def import_notification(
+    unit_of_work: Callable[[], contextlib.AbstractAsyncContextManager[UnitOfWork]],
+    body: bytes,
+    *,
+    now: datetime,
+) -> dict[str, Any]:
+    """Book every credit of a camt.054 file in one transaction (API and CLI); the same credit
+    again books nothing (its booking id). Raises CamtError for a file that cannot be used."""
+    notification = await asyncio.to_thread(parse_camt054, body)
+    counts = {"entries": len(notification.credits), "booked": 0, "duplicates": 0, "unmatched": 0}
+    import_id = uuid.uuid4()
+    async with unit_of_work() as uow:
+        for credit in notification.credits:
+            outcome = await book_payment(
+                uow,
+                booking_id=credit.booking_id,
+                source="camt054",
+                amount=credit.amount,
+                value_date=credit.value_date,
+                now=now,
+                qr_reference=credit.qr_reference,
+                correlation_id=notification.message_id,
+            )
+            counts[_COUNTED[outcome]] += 1
+        await store.save_import(
+            uow.conn,
+            import_id=import_id,
+            sha256=hashlib.sha256(body).hexdigest(),
+            message_id=notification.message_id,
+            counts=counts,
+            imported_at=now,
+        )
+    return {
+        "import_id": str(import_id),
+        "message_id": notification.message_id,
+        **counts,
+        "skipped": list(notification.skipped),
+    }
+
+
+# -- fees -----------------------------------------------------------------------------------
+
+
+async def on_fee(uow: UnitOfWork, event: Envelope) -> None:
+    """Fees become their own lines on the next invoice (RULES §8, §10)."""
+    assert isinstance(event, pricing.PricingFeeCharged | dunning.DunningFeeCharged)
+    p = event.payload
+    today = await business_day(uow.conn, fallback=event.occurred_at)
+    period = getattr(p, "period", None)
+    line = InvoiceLine(
+        kind="fee",
+        description=f"{p.article}: {p.reason}"[:200],
+        amount=p.amount,
+        period=period,
+    )
+    uow.defer(store.SAVE_PENDING, *store.pending_args(p.fee_id, event.employer_no, line, today))
+
+
+# -- the clock ------------------------------------------------------------------------------
+
+
+async def on_day_started(uow: UnitOfWork, event: Envelope) -> None:
+    """The daily run: invoices that passed their due date, the collective invoice on its
+    cut-off date, and pending lines that waited too long for an invoice."""
+    assert isinstance(event, clock.DayStarted)
+    await project_business_day(uow, event)
+    day = event.payload.business_date
+    conn = uow.conn
+    for invoice in await store.due_unnotified(conn, day):
+        await store.mark_due_notified(conn, invoice.invoice_id)
+        uow.publish(
+            billing.InvoiceDue.caused_by(
+                event,
+                event_id=derived_id("due", invoice.invoice_id),
+                employer_no=invoice.employer_no,
+                payload=billing.InvoiceDuePayload(
+                    invoice_id=invoice.invoice_id,
+                    due_date=invoice.due_date,
+                    open_amount=invoice.open_amount,
+                ),
+            )
+        )
+        await publish_balance(
+            uow, event, invoice.employer_no, day, reason=f"due {invoice.invoice_id}"
+        )
+    cutoff = domain.cutoff_date(day.year, settings().billing_collective_cutoff)
+    if day >= cutoff:
+        q1 = list(domain.collective_periods(day.year))
+        for employer_no in await store.employers_with_uninvoiced(conn, q1):
+            await store.lock_employer(conn, employer_no)
+            periods = [p for p in await store.uninvoiced_periods(conn, employer_no) if p in q1]
+            if periods:
+                await issue_invoice(uow, event, employer_no, periods, day)
+    waited = day - timedelta(days=settings().billing_pending_max_days)
+    for employer_no in await store.employers_with_old_pending(conn, waited):
+        await store.lock_employer(conn, employer_no)
+        await issue_invoice(uow, event, employer_no, [], day)
+
 
 SUBSCRIPTIONS: tuple[Subscription, ...] = (
-    # invoice addresses
     Subscription(auth.EmployerChanged, project_employer),
-    # revocations for the token verifier (auth issue)
+    # revocations for the token verifier: the auth issue wires them (parked meanwhile)
     Subscription(auth.UserChanged, park),
-    # invoice lines (billing issue)
-    Subscription(pricing.RowPriced, park),
-    # invoices (billing issue)
-    Subscription(pricing.ListPriced, park),
-    # fee lines (billing issue)
-    Subscription(pricing.PricingFeeCharged, park),
-    # fee lines (billing issue)
-    Subscription(dunning.DunningFeeCharged, park),
-    # due dates and interest (billing issue)
-    Subscription(clock.DayStarted, park),
+    Subscription(pricing.RowPriced, on_row_priced),
+    Subscription(pricing.ListPriced, on_list_priced),
+    Subscription(pricing.PricingFeeCharged, on_fee),
+    Subscription(dunning.DunningFeeCharged, on_fee),
+    Subscription(clock.DayStarted, on_day_started),
 )
 
 PRODUCES = (

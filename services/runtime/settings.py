@@ -115,6 +115,31 @@ class Settings(BaseSettings):
         default=10000, ge=0, le=1000000, description="Verified tokens remembered; 0: none."
     )
 
+    # -- billing: the foundation as payee, and when invoices go out (RULES §8) ---------------
+    billing_qr_iban: str = Field(
+        default="CH4431999123000889012",
+        pattern=r"^[A-Z]{2}[0-9A-Z]{13,32}$",
+        description="The foundation's QR-IBAN (without spaces); the default is SIX's example.",
+    )
+    billing_creditor_name: str = Field(default="Sammelstiftung bvgconnect", max_length=70)
+    billing_creditor_street: str = Field(default="Bahnhofplatz", max_length=70)
+    billing_creditor_house_no: str = Field(default="1", max_length=16)
+    billing_creditor_postcode: str = Field(default="3011", max_length=16)
+    billing_creditor_town: str = Field(default="Bern", max_length=35)
+    billing_creditor_country: str = Field(default="CH", pattern=r"^[A-Z]{2}$")
+    billing_collective_cutoff: str = Field(
+        default="04-30",
+        pattern=r"^(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])$",
+        description="MM-DD: the January-March invoice goes out on this day if a list is missing.",
+    )
+    billing_pending_max_days: int = Field(
+        default=30,
+        ge=1,
+        le=366,
+        description="Fees, corrections and interest waiting longer than this for an invoice get "
+        "one of their own.",
+    )
+
     # -- intake: limits of an uploaded list (TEMPLATE.md `file.too_large`) -------------------
     intake_max_bytes: int = Field(
         default=20 * 1024 * 1024, ge=1024, description="Largest list file accepted, bytes."
