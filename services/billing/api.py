@@ -20,7 +20,7 @@ from services.runtime.service import Runtime, get_runtime
 
 from . import store
 from .camt import CamtError
-from .handlers import book_payment, import_notification
+from .handlers import CreditIn, book_payments, import_notification
 from .model import Creditor, InvoiceDocument, PostalAddress
 from .pdf import render_invoice_pdf
 from .qr import slip_svg
@@ -238,16 +238,20 @@ async def manual_payment(
             422, "payment.unassigned", "Name the QR reference, the invoice or the employer."
         )
     async with runtime.unit_of_work() as uow:
-        outcome = await book_payment(
+        [outcome] = await book_payments(
             uow,
-            booking_id=f"manual:{body.booking_id}",
-            source="manual",
-            amount=body.amount,
-            value_date=body.value_date,
+            [
+                CreditIn(
+                    booking_id=f"manual:{body.booking_id}",
+                    source="manual",
+                    amount=body.amount,
+                    value_date=body.value_date,
+                    qr_reference=body.qr_reference,
+                    invoice_id=body.invoice_id,
+                    employer_no=body.employer_no,
+                )
+            ],
             now=runtime.clock.now(),
-            qr_reference=body.qr_reference,
-            invoice_id=body.invoice_id,
-            employer_no=body.employer_no,
             correlation_id=f"manual:{body.booking_id}",
         )
     return {"outcome": outcome}

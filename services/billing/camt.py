@@ -227,8 +227,7 @@ class _Reader:
         expat.StartElementHandler = self._start_root
         expat.EndElementHandler = self._builder.end
         self._root: Element | None = None
-        self._t: _Tags = next(iter(_TAGS.values()))
-        self._notification_element: Element | None = None
+        self._t: _Tags = next(iter(_TAGS.values()))  # until the root names the version
         self._message_id: str | None = None
         self._created_at: datetime | None = None
         self._credits: list[Credit] = []

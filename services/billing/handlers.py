@@ -12,7 +12,8 @@ import contextlib
 import functools
 import hashlib
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
@@ -225,120 +226,133 @@ _COUNTED: dict[BookingOutcome, str] = {
 }
 
 
-async def book_payment(
-    uow: UnitOfWork,
-    *,
-    booking_id: str,
-    source: Literal["camt054", "manual"],
-    amount: Decimal,
-    value_date: date,
-    now: datetime,
-    qr_reference: str | None = None,
-    invoice_id: uuid.UUID | None = None,
-    employer_no: int | None = None,
-    correlation_id: str,
-) -> BookingOutcome:
-    """Book one credit (issue 7): matched by QR reference (or invoice), partial payments
-    leave the rest open, an overpayment is a credit carried forward, a late payment owes
-    interest (Art. 21.3) on a later invoice; an unknown reference is kept for an operator.
-    The same `booking_id` twice books nothing the second time."""
+@dataclass(frozen=True, slots=True)
+class CreditIn:
+    """One credit to book: from a camt.054 entry or typed in by an operator."""
+
+    booking_id: str
+    source: Literal["camt054", "manual"]
+    amount: Decimal
+    value_date: date
+    qr_reference: str | None = None
+    invoice_id: uuid.UUID | None = None
+    employer_no: int | None = None
+
+
+async def book_payments(
+    uow: UnitOfWork, credits: Sequence[CreditIn], *, now: datetime, correlation_id: str
+) -> list[BookingOutcome]:
+    """Book credits (issue 7): matched by QR reference (or invoice), partial payments leave
+    the rest open, an overpayment is a credit carried forward, a late payment owes interest
+    (Art. 21.3) on a later invoice, an unknown reference is kept for an operator. A booking
+    id booked before books nothing. A whole file goes in a handful of statements."""
     conn = uow.conn
-    invoice = None
-    if qr_reference is not None:
-        invoice = await store.invoice_by_reference(conn, qr_reference)
-    elif invoice_id is not None:
-        invoice = await store.get_invoice(conn, invoice_id)
-    payment_id = derived_id("payment", booking_id)
-    if invoice is None and employer_no is None:
-        new = await store.save_payment(
-            conn,
-            payment_id=payment_id,
-            booking_id=booking_id,
-            source=source,
-            amount=amount,
-            value_date=value_date,
-            qr_reference=qr_reference,
-            employer_no=None,
-            invoice_id=None,
-            applied=Decimal("0.00"),
-            status="unmatched",
-            booked_at=now,
-        )
-        return "unmatched" if new else "duplicate"
-    employer = invoice.employer_no if invoice is not None else employer_no
-    assert employer is not None
-    await store.lock_employer(conn, employer)
-    today = await business_day(conn, fallback=now)
-    if invoice is not None:
-        allocation = domain.allocate(
-            amount, open_amount=invoice.open_amount, due=invoice.due_date, value_date=value_date
-        )
-    else:
-        allocation = domain.Allocation(Decimal("0.00"), amount, Decimal("0.00"))
-    new = await store.save_payment(
+    booked_before = await store.booked_ids(conn, [c.booking_id for c in credits])
+    invoices = await store.invoices_for(
         conn,
-        payment_id=payment_id,
-        booking_id=booking_id,
-        source=source,
-        amount=amount,
-        value_date=value_date,
-        qr_reference=qr_reference,
-        employer_no=employer,
-        invoice_id=None if invoice is None else invoice.invoice_id,
-        applied=allocation.applied,
-        status="booked",
-        booked_at=now,
+        references=[c.qr_reference for c in credits if c.qr_reference],
+        ids=[c.invoice_id for c in credits if c.invoice_id and not c.qr_reference],
     )
-    if not new:
-        return "duplicate"
-    if invoice is not None and allocation.applied:
-        await store.add_paid(conn, invoice.invoice_id, allocation.applied)
-    if allocation.credit:
-        credit = InvoiceLine(
-            kind="credit",
-            description=f"Guthaben aus Zahlung vom {value_date:%d.%m.%Y}",
-            amount=-allocation.credit,
+    today = await business_day(conn, fallback=now)
+    outcomes: list[BookingOutcome] = []
+    payments: list[tuple[Any, ...]] = []
+    pending: list[tuple[Any, ...]] = []
+    paid: dict[uuid.UUID, Decimal] = {}
+    touched: set[int] = set()
+    seen: set[str] = set()
+    for c in credits:
+        if c.booking_id in booked_before or c.booking_id in seen:
+            outcomes.append("duplicate")
+            continue
+        seen.add(c.booking_id)
+        payment_id = derived_id("payment", c.booking_id)
+        invoice = invoices.get(c.qr_reference or "") or invoices.get(str(c.invoice_id))
+        employer = invoice.employer_no if invoice is not None else c.employer_no
+        if employer is None:
+            payments.append(
+                (*_payment(payment_id, c), None, None, Decimal("0.00"), "unmatched", now)
+            )
+            outcomes.append("unmatched")
+            continue
+        if invoice is not None:
+            open_now = invoice.open_amount - paid.get(invoice.invoice_id, Decimal("0.00"))
+            allocation = domain.allocate(
+                c.amount, open_amount=open_now, due=invoice.due_date, value_date=c.value_date
+            )
+            paid[invoice.invoice_id] = paid.get(invoice.invoice_id, Decimal("0.00")) + (
+                allocation.applied
+            )
+        else:
+            allocation = domain.Allocation(Decimal("0.00"), c.amount, Decimal("0.00"))
+        invoice_id = None if invoice is None else invoice.invoice_id
+        payments.append(
+            (*_payment(payment_id, c), employer, invoice_id, allocation.applied, "booked", now)
         )
-        await conn.execute(
-            store.SAVE_PENDING,
-            *store.pending_args(derived_id("credit", payment_id), employer, credit, today),
+        for line in _payment_lines(allocation, invoice, c.value_date):
+            line_id = derived_id(line.kind, payment_id)
+            pending.append(store.pending_args(line_id, employer, line, today))
+        uow.publish(
+            billing.PaymentReceived.new(
+                event_id=derived_id("payment-received", payment_id),
+                occurred_at=now,
+                employer_no=employer,
+                correlation_id=correlation_id,
+                payload=billing.PaymentReceivedPayload(
+                    payment_id=payment_id,
+                    amount=c.amount,
+                    value_date=c.value_date,
+                    qr_reference=c.qr_reference,
+                    invoice_id=invoice_id,
+                    source=c.source,
+                ),
+            )
+        )
+        touched.add(employer)
+        outcomes.append("booked")
+    await store.save_payments(conn, payments)
+    await store.add_paid(conn, paid)
+    if pending:
+        await conn.executemany(store.SAVE_PENDING, pending)
+    for employer in sorted(touched):
+        await _publish_balance(
+            uow,
+            employer,
+            today,
+            event_id=derived_id("balance", employer, f"payments {correlation_id}"),
+            occurred_at=now,
+            correlation_id=correlation_id,
+        )
+    return outcomes
+
+
+def _payment(payment_id: uuid.UUID, c: CreditIn) -> tuple[Any, ...]:
+    return (payment_id, c.booking_id, c.source, c.amount, c.value_date, c.qr_reference)
+
+
+def _payment_lines(
+    allocation: domain.Allocation, invoice: store.Invoice | None, value_date: date
+) -> list[InvoiceLine]:
+    """What a payment leaves for the next invoice: a credit for what it paid too much, and
+    the late interest it owes (Art. 21.3)."""
+    lines = []
+    if allocation.credit:
+        lines.append(
+            InvoiceLine(
+                kind="credit",
+                description=f"Guthaben aus Zahlung vom {value_date:%d.%m.%Y}",
+                amount=-allocation.credit,
+            )
         )
     if allocation.interest and invoice is not None:
-        interest = InvoiceLine(
-            kind="interest",
-            description=f"Verzugszins 6 % auf {allocation.applied} vom "
-            f"{invoice.due_date:%d.%m.%Y} bis {value_date:%d.%m.%Y} (Art. 21.3)",
-            amount=allocation.interest,
+        lines.append(
+            InvoiceLine(
+                kind="interest",
+                description=f"Verzugszins 6 % auf {allocation.applied} vom "
+                f"{invoice.due_date:%d.%m.%Y} bis {value_date:%d.%m.%Y} (Art. 21.3)",
+                amount=allocation.interest,
+            )
         )
-        await conn.execute(
-            store.SAVE_PENDING,
-            *store.pending_args(derived_id("interest", payment_id), employer, interest, today),
-        )
-    uow.publish(
-        billing.PaymentReceived.new(
-            event_id=derived_id("payment-received", payment_id),
-            occurred_at=now,
-            employer_no=employer,
-            correlation_id=correlation_id,
-            payload=billing.PaymentReceivedPayload(
-                payment_id=payment_id,
-                amount=amount,
-                value_date=value_date,
-                qr_reference=qr_reference,
-                invoice_id=None if invoice is None else invoice.invoice_id,
-                source=source,
-            ),
-        )
-    )
-    await _publish_balance(
-        uow,
-        employer,
-        today,
-        event_id=derived_id("balance", employer, f"payment {payment_id}"),
-        occurred_at=now,
-        correlation_id=correlation_id,
-    )
-    return "booked"
+    return lines
 
 
 async def import_notification(
@@ -353,17 +367,22 @@ async def import_notification(
     counts = {"entries": len(notification.credits), "booked": 0, "duplicates": 0, "unmatched": 0}
     import_id = uuid.uuid4()
     async with unit_of_work() as uow:
-        for credit in notification.credits:
-            outcome = await book_payment(
-                uow,
-                booking_id=credit.booking_id,
-                source="camt054",
-                amount=credit.amount,
-                value_date=credit.value_date,
-                now=now,
-                qr_reference=credit.qr_reference,
-                correlation_id=notification.message_id,
-            )
+        outcomes = await book_payments(
+            uow,
+            [
+                CreditIn(
+                    booking_id=credit.booking_id,
+                    source="camt054",
+                    amount=credit.amount,
+                    value_date=credit.value_date,
+                    qr_reference=credit.qr_reference,
+                )
+                for credit in notification.credits
+            ],
+            now=now,
+            correlation_id=notification.message_id,
+        )
+        for outcome in outcomes:
             counts[_COUNTED[outcome]] += 1
         await store.save_import(
             uow.conn,

@@ -342,12 +342,23 @@ async def get_invoice(conn: Connection, invoice_id: uuid.UUID) -> Invoice | None
     return None if r is None else _invoice(r)
 
 
-async def invoice_by_reference(conn: Connection, qr_reference: str) -> Invoice | None:
-    r = await conn.fetchrow(
-        f"SELECT {_INVOICE_COLUMNS} FROM invoices WHERE qr_reference = $1 FOR UPDATE",
-        qr_reference,
+async def invoices_for(
+    conn: Connection, *, references: list[str], ids: list[uuid.UUID]
+) -> dict[str, Invoice]:
+    """Invoices by QR reference (and by id, keyed by its text), locked for booking."""
+    records = await conn.fetch(
+        f"SELECT {_INVOICE_COLUMNS} FROM invoices "
+        "WHERE qr_reference = ANY($1::text[]) OR invoice_id = ANY($2::uuid[]) "
+        "ORDER BY invoice_id FOR UPDATE",
+        references,
+        ids,
     )
-    return None if r is None else _invoice(r)
+    found: dict[str, Invoice] = {}
+    for r in records:
+        invoice = _invoice(r)
+        found[invoice.qr_reference] = invoice
+        found[str(invoice.invoice_id)] = invoice
+    return found
 
 
 async def invoices_of(conn: Connection, employer_no: int) -> list[Invoice]:
@@ -379,10 +390,15 @@ async def mark_due_notified(conn: Connection, invoice_id: uuid.UUID) -> None:
     await conn.execute("UPDATE invoices SET due_notified = true WHERE invoice_id = $1", invoice_id)
 
 
-async def add_paid(conn: Connection, invoice_id: uuid.UUID, amount: Decimal) -> None:
-    await conn.execute(
-        "UPDATE invoices SET paid = paid + $2 WHERE invoice_id = $1", invoice_id, amount
-    )
+async def add_paid(conn: Connection, paid: dict[uuid.UUID, Decimal]) -> None:
+    if paid:
+        await conn.execute(
+            "UPDATE invoices i SET paid = i.paid + p.amount "
+            "FROM unnest($1::uuid[], $2::numeric[]) AS p(invoice_id, amount) "
+            "WHERE i.invoice_id = p.invoice_id",
+            list(paid),
+            list(paid.values()),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -410,43 +426,34 @@ async def balance(conn: Connection, employer_no: int, as_of: date) -> Balance:
     return Balance(Decimal(r["open_balance"]), Decimal(r["overdue_balance"]))
 
 
-async def save_payment(
-    conn: Connection,
-    *,
-    payment_id: uuid.UUID,
-    booking_id: str,
-    source: str,
-    amount: Decimal,
-    value_date: date,
-    qr_reference: str | None,
-    employer_no: int | None,
-    invoice_id: uuid.UUID | None,
-    applied: Decimal,
-    status: str,
-    booked_at: datetime,
-) -> bool:
-    """Book a payment once; False if its booking id was booked before."""
-    result = await conn.fetchval(
-        """
-        INSERT INTO payments (payment_id, booking_id, source, amount, value_date, qr_reference,
-                              employer_no, invoice_id, applied, status, booked_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-        ON CONFLICT (booking_id) DO NOTHING
-        RETURNING 1
-        """,
-        payment_id,
-        booking_id,
-        source,
-        amount,
-        value_date,
-        qr_reference,
-        employer_no,
-        invoice_id,
-        applied,
-        status,
-        booked_at,
+async def booked_ids(conn: Connection, booking_ids: list[str]) -> set[str]:
+    rows = await conn.fetch(
+        "SELECT booking_id FROM payments WHERE booking_id = ANY($1::text[])", booking_ids
     )
-    return result is not None
+    return {r["booking_id"] for r in rows}
+
+
+async def save_payments(conn: Connection, payments: list[tuple[Any, ...]]) -> None:
+    """(payment_id, booking_id, source, amount, value_date, qr_reference, employer_no,
+    invoice_id, applied, status, booked_at) each; none booked before (`booked_ids`)."""
+    if payments:
+        await conn.copy_records_to_table(
+            "payments",
+            columns=(
+                "payment_id",
+                "booking_id",
+                "source",
+                "amount",
+                "value_date",
+                "qr_reference",
+                "employer_no",
+                "invoice_id",
+                "applied",
+                "status",
+                "booked_at",
+            ),
+            records=payments,
+        )
 
 
 async def payments_of(conn: Connection, employer_no: int) -> list[dict[str, Any]]:
