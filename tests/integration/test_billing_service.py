@@ -353,3 +353,45 @@ async def test_employers_read_their_invoices_as_json_pdf_and_qr_slip(service: Bi
     assert (await service.client.get(base, headers=other)).status_code == 403
     unknown = f"/employers/{EMPLOYER}/invoices/{uuid.uuid4()}"
     assert (await service.client.get(unknown, headers=service.employer())).status_code == 404
+
+
+async def test_the_collective_invoice_goes_out_on_its_cutoff_without_march(
+    service: Billing,
+) -> None:
+    _, january = priced_list("2025-01", ["100.00"])
+    await service.send(*january)
+    await service.until("SELECT count(*) FROM periods", 1, "January")
+    await service.send(day(date(2025, 4, 29)))
+    await service.until("SELECT count(*) FROM business_day WHERE day = '2025-04-29'", 1, "29th")
+    assert await service.count("SELECT count(*) FROM invoices") == 0
+    await service.send(day(date(2025, 4, 30)))  # the configured cut-off (04-30)
+    await service.until("SELECT count(*) FROM invoices", 1, "the collective invoice")
+    [issued] = await service.invoices()
+    assert (issued["periods"], issued["invoice_date"]) == (["2025-01"], "2025-04-30")
+
+
+async def test_a_fee_waiting_too_long_gets_an_invoice_of_its_own(service: Billing) -> None:
+    fee = PricingFeeCharged.new(
+        occurred_at=NOW,
+        employer_no=EMPLOYER,
+        correlation_id="fee",
+        payload=PricingFeeChargedPayload(
+            fee_id=uuid.uuid4(),
+            kind="correction",
+            amount=Decimal("20.00"),
+            article="Art. 24",
+            period="2025-03",
+            reason="Rows corrected by the foundation.",
+            upload_id=uuid.uuid4(),
+            row_count=2,
+        ),
+    )
+    await service.send(fee)
+    await service.until("SELECT count(*) FROM pending_lines", 1, "the fee")
+    await service.send(day(date(2025, 5, 9)))
+    await service.until("SELECT count(*) FROM business_day WHERE day = '2025-05-09'", 1, "day")
+    assert await service.count("SELECT count(*) FROM invoices") == 0  # 29 days: waits
+    await service.send(day(date(2025, 5, 10)))
+    await service.until("SELECT count(*) FROM invoices", 1, "the fee invoice")
+    [issued] = await service.invoices()
+    assert (issued["total"], issued["periods"]) == ("20.00", ["2025-05"])
