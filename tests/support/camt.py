@@ -72,7 +72,7 @@ def sample_credits(
     """`count` QR payments of varied amounts (0.05 to about 25,000 CHF), all booked in CHF."""
     return [
         {
-            "amount": f"{(serial * 7919) % 2_500_000 / 100 + 0.05:.2f}",
+            "amount": str(Decimal((serial * 7919) % 2_500_000 + 5).scaleb(-2)),
             "reference": qr_reference(100_000 + serial),
             "reference_type": "QRR",
             "value_date": value_date,

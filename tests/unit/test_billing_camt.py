@@ -532,6 +532,32 @@ def test_another_message_is_unsupported(data: bytes, match: str) -> None:
     refused(data, "camt.unsupported", match)
 
 
+def test_a_second_message_in_the_document_is_invalid() -> None:
+    data = write_camt054(sample_credits(1))
+    data = data.replace(b"</Document>", b"<BkToCstmrDbtCdtNtfctn/></Document>")
+    refused(data, "camt.invalid", "more than one message")
+
+
+@pytest.mark.parametrize(
+    ("where", "name"),
+    [(b"<AddtlNtryInf>", "'Ntry'"), (b"<AddtlInf>", "'GrpHdr'")],
+    ids=["in-an-entry", "in-the-header"],
+)
+def test_an_element_flood_is_refused_once_a_part_outgrows_the_limit(
+    where: bytes, name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(camt, "MAX_PART_BYTES", 256 * 1024)
+    data = write_camt054(sample_credits(3)).replace(where, b"<a/>" * 100_000 + where, 1)
+    refused(data, "camt.invalid", f"One {name} element of the file is larger than 0.25 MiB")
+
+
+def test_a_large_batch_below_the_limit_is_read(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(camt, "MAX_PART_BYTES", 256 * 1024)
+    data = write_camt054(sample_credits(150), batched=True, batch_size=150)
+    assert 150_000 < len(data) < 256 * 1024
+    assert len(parse_camt054(data).credits) == 150
+
+
 def test_a_file_over_the_limit_is_not_read() -> None:
     data = write_camt054(sample_credits(10))
     with pytest.raises(CamtError) as caught:
