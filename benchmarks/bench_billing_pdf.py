@@ -22,6 +22,7 @@ import resource
 import statistics
 import sys
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -166,6 +167,13 @@ def main() -> int:
     pages = sum(pdf.page_count(len(doc.lines)) for doc in docs) / len(docs)
     size = sum(len(pdf.render_invoice_pdf(doc)) for doc in docs[:20]) / min(20, len(docs))
 
+    workers = os.cpu_count() or 1
+    with ProcessPoolExecutor(max_workers=workers) as pool:
+        list(pool.map(pdf.render_invoice_pdf, docs[:workers], chunksize=1))  # warm-up
+        t0 = time.perf_counter()
+        list(pool.map(pdf.render_invoice_pdf, docs, chunksize=8))
+        pooled_s = time.perf_counter() - t0
+
     n = len(docs)
     ms = best.per_invoice_ms
     rate = n / best.wall_s
@@ -181,6 +189,11 @@ def main() -> int:
     print(f"| invoices rendered | {n:,} in {best.wall_s:.2f} s | |")
     print(f"| throughput (wall) | **{rate:,.1f} invoices/s** | ≥ {TARGET_PER_S}/s: {met} |")
     print(f"| throughput (CPU time of this process) | {n / best.cpu_s:,.1f} invoices/s | |")
+    pooled = n / pooled_s
+    print(
+        f"| throughput with {workers} processes (a batch run) | **{pooled:,.1f} invoices/s** | "
+        f"≥ {TARGET_PER_S}/s: {'met' if pooled >= TARGET_PER_S else 'missed'} |"
+    )
     print(
         f"| per invoice: p50 / p95 / max | {statistics.median(ms):.1f} / "
         f"{percentile(ms, 0.95):.1f} / {max(ms):.1f} ms | |"
