@@ -396,6 +396,12 @@ def create_app(runtime: Runtime) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         if not runtime.started:
             await runtime.start()
+            if spec.routers and not _keys_configured(runtime.settings):
+                log.warning(
+                    "no auth keys configured (BVG_AUTH_JWKS_URL or BVG_AUTH_JWKS_FILE): "
+                    "the HTTP API of %s refuses every token",
+                    spec.name,
+                )
             try:
                 yield
             finally:
@@ -452,15 +458,16 @@ def create_app(runtime: Runtime) -> FastAPI:
 _UNTRACED = frozenset({"/healthz", "/readyz", "/metrics"})
 
 
+def _keys_configured(settings: Settings) -> bool:
+    return bool(settings.auth_jwks_url) or settings.auth_jwks_file is not None
+
+
 def _token_verifier(runtime: Runtime) -> TokenVerifier:
     """Tokens are checked against auth's keys (BVG_AUTH_JWKS_URL or _FILE). Without either,
     every token fails (401), which is safer than an API that cannot tell who calls it; a
     configured source that cannot be used stops the start (JwksError)."""
     s = runtime.settings
-    if not s.auth_jwks_url and s.auth_jwks_file is None:
-        log.warning(
-            "no auth keys configured: the HTTP API of %s refuses every token", runtime.spec.name
-        )
+    if not _keys_configured(s):
         return TokenVerifier(
             KeySet({}), issuer=s.auth_issuer, audience=s.auth_audience, clock=runtime.clock
         )
