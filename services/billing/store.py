@@ -141,6 +141,18 @@ async def employers_with_uninvoiced(conn: Connection, periods: list[str]) -> lis
     return [r["employer_no"] for r in rows]
 
 
+def _priced_row(r: Any) -> PricedRow:
+    return PricedRow(
+        r["period"].strip(),
+        r["row_no"],
+        r["worker"],
+        r["insured_wage"],
+        r["premium_total"],
+        r["employer_share"],
+        r["employee_share"],
+    )
+
+
 async def rows_of_periods(
     conn: Connection, employer_no: int, periods: list[str]
 ) -> list[PricedRow]:
@@ -154,18 +166,7 @@ async def rows_of_periods(
         employer_no,
         periods,
     )
-    return [
-        PricedRow(
-            r["period"].strip(),
-            r["row_no"],
-            r["worker"],
-            r["insured_wage"],
-            r["premium_total"],
-            r["employer_share"],
-            r["employee_share"],
-        )
-        for r in records
-    ]
+    return [_priced_row(r) for r in records]
 
 
 async def rows_of_upload(conn: Connection, upload_id: uuid.UUID) -> list[PricedRow]:
@@ -174,18 +175,7 @@ async def rows_of_upload(conn: Connection, upload_id: uuid.UUID) -> list[PricedR
         "employee_share FROM priced_rows WHERE upload_id = $1",
         upload_id,
     )
-    return [
-        PricedRow(
-            r["period"].strip(),
-            r["row_no"],
-            r["worker"],
-            r["insured_wage"],
-            r["premium_total"],
-            r["employer_share"],
-            r["employee_share"],
-        )
-        for r in records
-    ]
+    return [_priced_row(r) for r in records]
 
 
 async def pending_lines(conn: Connection, employer_no: int) -> list[tuple[uuid.UUID, InvoiceLine]]:

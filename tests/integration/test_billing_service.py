@@ -101,6 +101,25 @@ def priced_list(
     return upload, [*rows, listed] if rows_first else [listed, *rows]
 
 
+def correction_fee(amount: str, period: str, *, rows: int) -> PricingFeeCharged:
+    """Art. 24: pricing charged a correction fee of `amount`."""
+    return PricingFeeCharged.new(
+        occurred_at=NOW,
+        employer_no=EMPLOYER,
+        correlation_id="fee",
+        payload=PricingFeeChargedPayload(
+            fee_id=uuid.uuid4(),
+            kind="correction",
+            amount=Decimal(amount),
+            article="Art. 24",
+            period=period,
+            reason="Rows corrected by the foundation.",
+            upload_id=uuid.uuid4(),
+            row_count=rows,
+        ),
+    )
+
+
 def day(d: date) -> DayStarted:
     return DayStarted.new(
         occurred_at=datetime(d.year, d.month, d.day, 5, tzinfo=UTC),
@@ -219,21 +238,7 @@ async def test_a_month_is_invoiced_when_priced_and_a_late_correction_goes_on_the
     await service.send(*april)
     await service.until("SELECT count(*) FROM invoices", 1, "the April invoice")
     _, replaced = priced_list("2025-04", ["100.00", "55.00"], at=NOW.replace(hour=10))
-    fee = PricingFeeCharged.new(
-        occurred_at=NOW,
-        employer_no=EMPLOYER,
-        correlation_id="fee",
-        payload=PricingFeeChargedPayload(
-            fee_id=uuid.uuid4(),
-            kind="correction",
-            amount=Decimal("10.00"),
-            article="Art. 24",
-            period="2025-04",
-            reason="Rows corrected by the foundation.",
-            upload_id=uuid.uuid4(),
-            row_count=1,
-        ),
-    )
+    fee = correction_fee("10.00", "2025-04", rows=1)
     await service.send(*replaced, fee, fee)  # the fee delivered twice
     await service.until("SELECT count(*) FROM pending_lines", 2, "correction and fee pending")
     _, may = priced_list("2025-05", ["10.00"])
@@ -371,21 +376,7 @@ async def test_the_collective_invoice_goes_out_on_its_cutoff_without_march(
 
 
 async def test_a_fee_waiting_too_long_gets_an_invoice_of_its_own(service: Billing) -> None:
-    fee = PricingFeeCharged.new(
-        occurred_at=NOW,
-        employer_no=EMPLOYER,
-        correlation_id="fee",
-        payload=PricingFeeChargedPayload(
-            fee_id=uuid.uuid4(),
-            kind="correction",
-            amount=Decimal("20.00"),
-            article="Art. 24",
-            period="2025-03",
-            reason="Rows corrected by the foundation.",
-            upload_id=uuid.uuid4(),
-            row_count=2,
-        ),
-    )
+    fee = correction_fee("20.00", "2025-03", rows=2)
     await service.send(fee)
     await service.until("SELECT count(*) FROM pending_lines", 1, "the fee")
     await service.send(day(date(2025, 5, 9)))
