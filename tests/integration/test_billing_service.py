@@ -4,6 +4,7 @@ QR references out; fees, corrections, payments from camt.054, interest, due invo
 from __future__ import annotations
 
 import json
+import os
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
@@ -34,6 +35,7 @@ from services.runtime.service import Runtime, create_app
 from tests.conftest import StartRuntime, fast_settings
 from tests.integration.test_pricing_service import payloads, publish, wait_outbox_drained
 from tests.support.camt import write_camt054
+from tests.support.cli import run_cli
 from tests.support.kafka import eventually
 from tests.support.tokens import TokenMint
 
@@ -386,3 +388,28 @@ async def test_a_fee_waiting_too_long_gets_an_invoice_of_its_own(service: Billin
     await service.until("SELECT count(*) FROM invoices", 1, "the fee invoice")
     [issued] = await service.invoices()
     assert (issued["total"], issued["periods"]) == ("20.00", ["2025-05"])
+
+
+async def test_bvgconnect_payments_import_books_a_file_once(
+    service: Billing, dsn: str, bootstrap: str, tmp_path: Path
+) -> None:
+    _, april = priced_list("2025-04", ["80.00"])
+    await service.send(*april)
+    await service.until("SELECT count(*) FROM invoices", 1, "the invoice")
+    [issued] = await service.invoices()
+    camt = tmp_path / "camt054.xml"
+    credit = {"amount": "80.00", "reference": issued["qr_reference"], "reference_type": "QRR"}
+    camt.write_bytes(write_camt054([credit | {"value_date": date(2025, 4, 30)}]))  # type: ignore[list-item]
+    env = {**os.environ, "DATABASE_URL": dsn, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+    first = run_cli(env, "payments", "import", str(camt))
+    assert first.returncode == 0, first.stderr
+    assert json.loads(first.stdout)["booked"] == 1
+    again = run_cli(env, "payments", "import", str(camt))
+    assert json.loads(again.stdout)["duplicates"] == 1
+    await service.until("SELECT count(*) FROM outbox WHERE topic LIKE '%payment-received%'", 1, "")
+    [received] = await payloads(service.bootstrap, service.prefix + PaymentReceived.TOPIC)
+    assert (received["amount"], received["source"]) == ("80.00", "camt054")
+    broken = tmp_path / "broken.xml"
+    broken.write_bytes(b"<not camt")
+    refused = run_cli(env, "payments", "import", str(broken))
+    assert refused.returncode == 1 and "camt.unreadable" in refused.stderr
