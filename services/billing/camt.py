@@ -51,10 +51,7 @@ object graph cost a fifth of the time. Tags are compared as precomputed strings
 
 from __future__ import annotations
 
-import gc
 import re
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -63,6 +60,8 @@ from xml.etree.ElementTree import Element, ParseError, TreeBuilder
 
 from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import DefusedXMLParser
+
+from services.runtime.gcpause import collector_paused
 
 ErrorCode = Literal["camt.unreadable", "camt.unsupported", "camt.invalid"]
 
@@ -138,25 +137,12 @@ def parse_camt054(data: bytes, *, max_bytes: int = 50 * 2**20) -> Notification:
             "camt.unreadable",
             f"The file has {len(data):,} bytes, more than the {max_bytes:,} bytes accepted.",
         )
-    with _collector_paused():
+    with collector_paused():
         reader = _Reader()
         view = memoryview(data)
         for start in range(0, len(data), _CHUNK):
             reader.feed(view[start : start + _CHUNK])
         return reader.close()
-
-
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """Parsing makes no reference cycles, but hundreds of thousands of elements and the credits
-    would have the cyclic collector scan them over and over: a fifth of the parse time."""
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 class _Tags(NamedTuple):

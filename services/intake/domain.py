@@ -51,13 +51,12 @@ Speed (benchmarks/bench_intake_check.py): columns are read whole, each distinct 
 
 from __future__ import annotations
 
-import gc
 import math
 import re
 import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -89,6 +88,7 @@ from services.pricing.parameters import (
     REFERENCE_AGE_MONTHS_WOMEN,
     REFERENCE_AGE_MONTHS_WOMEN_LATER,
 )
+from services.runtime.gcpause import collector_paused
 
 __all__ = [
     "ADDED_CODES",
@@ -874,19 +874,6 @@ def _read_column(column: Sequence[Any], read: Reader, c: int) -> tuple[list[Any]
     return values, any(value.__class__ is _Issue for value in memo.values())
 
 
-@contextmanager
-def _collector_paused() -> Iterator[None]:
-    """The checks make hundreds of thousands of small acyclic objects; the cycle collector
-    would walk the whole list again and again (40 % of the time for 100,000 rows)."""
-    enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if enabled:
-            gc.enable()
-
-
 # -- sheet Mutationen ------------------------------------------------------------------------
 @dataclass(slots=True)
 class _Table:
@@ -1466,7 +1453,7 @@ def check_workbook(
 ) -> CheckedList:
     """Check a list as read from an xlsx file (TEMPLATE.md); `period` is `YYYY-MM`."""
     ctx = _Context.of(period, employer_no, language)
-    with _collector_paused():
+    with collector_paused():
         return _check_workbook(wb, ctx)
 
 
@@ -1534,7 +1521,7 @@ def check_json_rows(
     """Check a list in its JSON form: one object per row keyed by `ListRow` field names, rows
     numbered 2, 3, ... as in a sheet; optional `assignments` as in `AssignmentDetail`."""
     ctx = _Context.of(period, employer_no, language)
-    with _collector_paused():
+    with collector_paused():
         return _check_json_rows(rows, ctx)
 
 

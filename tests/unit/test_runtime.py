@@ -134,3 +134,35 @@ def test_every_service_subscribes_to_what_the_catalogue_says_it_consumes() -> No
 def test_unknown_service_is_refused() -> None:
     with pytest.raises(KeyError, match="unknown service"):
         spec_of("payroll")
+
+
+def test_collector_pauses_from_several_threads_leave_it_as_it_was() -> None:
+    """Two overlapping pauses (the checker and an API thread) must not leave the collector
+    off: the second one must not restore the "off" it saw."""
+    import gc
+    import threading
+
+    from services.runtime.gcpause import collector_paused
+
+    assert gc.isenabled()
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+
+    def first() -> None:
+        with collector_paused():
+            first_in.set()
+            second_in.wait(5)
+        first_out.set()
+
+    def second() -> None:
+        first_in.wait(5)
+        with collector_paused():
+            second_in.set()
+            first_out.wait(5)
+            assert not gc.isenabled()  # still paused while this job runs
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert gc.isenabled()
