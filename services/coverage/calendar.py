@@ -80,12 +80,18 @@ class PayPeriod(NamedTuple):
     @classmethod
     def parse(cls, text: str) -> PayPeriod:
         """`2025-07` → PayPeriod(2025, 7); ValueError otherwise."""
+        period = _PARSED.get(text)  # a handful of periods, parsed for every row of a list
+        if period is not None:
+            return period
         year, sep, month = text.partition("-")
         if not (sep and len(year) == 4 and len(month) == 2 and year.isdigit() and month.isdigit()):
             raise ValueError(f"not a period YYYY-MM: {text!r}")
         period = cls(int(year), int(month))
         if not 1 <= period.month <= 12:
             raise ValueError(f"not a period YYYY-MM: {text!r}")
+        if len(_PARSED) >= 4096:
+            _PARSED.clear()
+        _PARSED[text] = period
         return period
 
     @property
@@ -104,3 +110,6 @@ class PayPeriod(NamedTuple):
 
     def __str__(self) -> str:
         return f"{self.year:04d}-{self.month:02d}"
+
+
+_PARSED: dict[str, PayPeriod] = {}

@@ -114,7 +114,7 @@ class CoverageError(ValueError):
         self.message = message
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Absence:
     """Days off inside an assignment (codes 5-7 of Art. 9)."""
 
@@ -123,7 +123,7 @@ class Absence:
     reason: AbsenceReason
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Assignment:
     """One assignment at the employer (TEMPLATE columns W-AB, or a row of sheet `Einsätze`)."""
 
@@ -142,7 +142,7 @@ class Assignment:
     ends_with_exit: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class InvalidityChange:
     """From `on`, the IV decision sets the degree to `degree` % (Art. 1.3)."""
 
@@ -150,7 +150,7 @@ class InvalidityChange:
     degree: int
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Worker:
     birth_date: date
     sex: Sex
@@ -160,7 +160,7 @@ class Worker:
     died_on: date | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AdmissionWindow:
     """Days on which the worker may be insured at all (§5); `closed_by` ends the window."""
 
@@ -169,7 +169,7 @@ class AdmissionWindow:
     closed_by: EndRule
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Interruption:
     """Time between two assignments at the employer that holds a work-free week (Art. 4.1, 4.4)."""
 
@@ -180,7 +180,7 @@ class Interruption:
     long: bool
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class CoveragePeriod:
     insured_from: date
     #: Last insured day, inclusive; None while insured.
@@ -191,7 +191,7 @@ class CoveragePeriod:
     rule_date: date
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Timeline:
     worker: Worker
     #: Sorted, so that the order of the input does not matter.
@@ -205,7 +205,7 @@ class Timeline:
     previously_insured_until: date | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Declaration:
     """A mutation the employer declared in the list of `period` (Art. 9, TEMPLATE K-M)."""
 
@@ -216,7 +216,7 @@ class Declaration:
     on: date | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Finding:
     """A disagreement between the employer's lists and the rules, for the employer to fix."""
 
@@ -228,7 +228,7 @@ class Finding:
     cost_to_employer: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class InsuredPart:
     """The insured part of one pay period (what pricing needs)."""
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import uuid
 from datetime import date
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from opentelemetry import context as otel_context
 
@@ -105,47 +105,68 @@ def _publish_assessed(
     assert state.worker is not None
     sign = Decimal(-1) if p.hours < 0 else Decimal(1)  # a correction row: same part, negative
     uow.publish(
-        coverage.RowAssessed.caused_by(
+        _derived_event(
+            coverage.RowAssessed,
             event,
-            event_id=derived_id("row-assessed", p.upload_id, p.row_no),
-            payload=coverage.RowAssessedPayload(
-                upload_id=p.upload_id,
-                period=p.period,
-                row_no=p.row_no,
-                ahv=p.ahv,
-                insured=part.insured_days > 0,
-                insured_from=part.insured_from,
-                insured_to=part.insured_to,
-                insured_days=part.insured_days,
-                insured_hours=sign * part.insured_hours,
-                rule_in_force=part.rule_in_force,
-                birth_date=p.birth_date,
-                sex=state.worker.sex,
-                hours=p.hours,
-                base_wage=p.base_wage,
-                invalidity_degree=p.invalidity_degree,
-                declared_insured_wage=p.insured_wage,
-                declared_premium=p.premium_total,
-            ),
+            derived_id("row-assessed", p.upload_id, p.row_no),
+            {
+                "upload_id": p.upload_id,
+                "period": p.period,
+                "row_no": p.row_no,
+                "ahv": p.ahv,
+                "insured": part.insured_days > 0,
+                "insured_from": part.insured_from,
+                "insured_to": part.insured_to,
+                "insured_days": part.insured_days,
+                "insured_hours": sign * part.insured_hours,
+                "rule_in_force": part.rule_in_force,
+                "birth_date": p.birth_date,
+                "sex": state.worker.sex,
+                "hours": p.hours,
+                "base_wage": p.base_wage,
+                "invalidity_degree": p.invalidity_degree,
+                "declared_insured_wage": p.insured_wage,
+                "declared_premium": p.premium_total,
+            },
         )
+    )
+
+
+_Event = TypeVar("_Event", bound=Envelope)
+
+
+def _derived_event(
+    model: type[_Event], cause: intake.RowValidated, event_id: uuid.UUID, payload: dict[str, Any]
+) -> _Event:
+    """`model.caused_by(cause, event_id=..., payload=...)` with the payload given as fields:
+    envelope and payload are validated in one call, not two (a third of the cost)."""
+    return model.model_validate(
+        {
+            "event_id": event_id,
+            "occurred_at": cause.occurred_at,
+            "employer_no": cause.employer_no,
+            "correlation_id": cause.correlation_id,
+            "payload": payload,
+        }
     )
 
 
 def _publish_finding(uow: UnitOfWork, event: intake.RowValidated, finding: Finding) -> None:
     p = event.payload
     uow.publish(
-        coverage.CoverageFinding.caused_by(
+        _derived_event(
+            coverage.CoverageFinding,
             event,
-            event_id=derived_id("finding", event.employer_no, p.ahv, finding.code, finding.period),
-            payload=coverage.CoverageFindingPayload(
-                ahv=p.ahv,
-                period=str(finding.period),
-                code=finding.code,
-                severity=finding.severity,
-                message=finding.message,
-                cost_to_employer=finding.cost_to_employer,
-                article=finding.article,
-            ),
+            derived_id("finding", event.employer_no, p.ahv, finding.code, finding.period),
+            {
+                "ahv": p.ahv,
+                "period": str(finding.period),
+                "code": finding.code,
+                "severity": finding.severity,
+                "message": finding.message,
+                "cost_to_employer": finding.cost_to_employer,
+                "article": finding.article,
+            },
         )
     )
 
@@ -245,6 +266,8 @@ def _publish_changes(
     after: tuple[CoveragePeriod, ...],
 ) -> None:
     """coverage.changed for every start and end the row revealed."""
+    if after == before:  # most rows
+        return
     p = event.payload
     started = {(q.insured_from, q.start_rule) for q in before}
     ended = {(q.insured_to, q.end_rule) for q in before if q.insured_to is not None}
@@ -256,18 +279,17 @@ def _publish_changes(
             changes.append(("ended", q.insured_to, q.end_rule))
         for change, effective, rule in changes:
             uow.publish(
-                coverage.CoverageChanged.caused_by(
+                _derived_event(
+                    coverage.CoverageChanged,
                     event,
-                    event_id=derived_id(
-                        "changed", event.employer_no, p.ahv, change, effective, rule
-                    ),
-                    payload=coverage.CoverageChangedPayload(
-                        ahv=p.ahv,
-                        change=change,
-                        effective_date=effective,
-                        rule=rule,
-                        period=p.period,
-                    ),
+                    derived_id("changed", event.employer_no, p.ahv, change, effective, rule),
+                    {
+                        "ahv": p.ahv,
+                        "change": change,
+                        "effective_date": effective,
+                        "rule": rule,
+                        "period": p.period,
+                    },
                 )
             )
 

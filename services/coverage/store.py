@@ -16,7 +16,7 @@ from .domain import Assignment, CoveragePeriod, Declaration, InvalidityChange, W
 Key = tuple[int, str]  # (employer_no, ahv): coverage counts per worker and employer (Art. 4.1)
 
 
-@dataclass
+@dataclass(slots=True)
 class WorkerState:
     """Everything the rules need of one worker at one employer."""
 
@@ -47,6 +47,8 @@ def _weeks_to_json(weeks: tuple[tuple[date, Decimal], ...]) -> str:
 
 
 def _weeks_from_json(text: str) -> tuple[tuple[date, Decimal], ...]:
+    if text == "[]":  # most assignments: no sheet `Einsätze`
+        return ()
     return tuple((date.fromisoformat(m), Decimal(h)) for m, h in json.loads(text))
 
 
@@ -55,77 +57,82 @@ def _keys(keys: Iterable[Key]) -> tuple[list[int], list[str]]:
     return [k[0] for k in ordered], [k[1] for k in ordered]
 
 
-_IN_BATCH = "(employer_no, ahv) IN (SELECT * FROM unnest($1::integer[], $2::text[]))"
+#: Each worker of the batch with all it has in each table (arrays of rows), in one round trip.
+_LOAD = """
+SELECT k.employer_no, k.ahv, w.birth_date, w.sex, w.invalidity_degree, w.latest_period,
+    ARRAY(SELECT (c.on_date, c.degree) FROM invalidity_changes c
+          WHERE c.employer_no = k.employer_no AND c.ahv = k.ahv ORDER BY c.on_date),
+    ARRAY(SELECT (a.starts_on, a.ends_on, a.expected_over_13_weeks, a.extension_accepted_on,
+                  a.requested, a.children, a.ends_with_exit, a.reported_in, a.weekly_hours::text)
+          FROM assignments a WHERE a.employer_no = k.employer_no AND a.ahv = k.ahv),
+    ARRAY(SELECT (d.period, d.code, d.on_date) FROM declarations d
+          WHERE d.employer_no = k.employer_no AND d.ahv = k.ahv),
+    ARRAY(SELECT (p.insured_from, p.insured_to, p.start_rule, p.end_rule) FROM coverage_periods p
+          WHERE p.employer_no = k.employer_no AND p.ahv = k.ahv ORDER BY p.insured_from)
+FROM unnest($1::integer[], $2::text[]) AS k(employer_no, ahv)
+LEFT JOIN workers w ON w.employer_no = k.employer_no AND w.ahv = k.ahv
+"""
 
 
 async def load(conn: Connection, keys: Iterable[Key]) -> dict[Key, WorkerState]:
     """The state of every worker in `keys` (empty state for one seen for the first time)."""
     employers, ahvs = _keys(keys)
-    states: dict[Key, WorkerState] = {k: WorkerState() for k in zip(employers, ahvs, strict=True)}
-    changes: dict[Key, list[InvalidityChange]] = {}
-    for r in await conn.fetch(
-        f"SELECT employer_no, ahv, on_date, degree FROM invalidity_changes WHERE {_IN_BATCH} "
-        "ORDER BY on_date",
-        employers,
-        ahvs,
-    ):
-        changes.setdefault((r["employer_no"], r["ahv"]), []).append(
-            InvalidityChange(r["on_date"], r["degree"])
-        )
-    for r in await conn.fetch(f"SELECT * FROM workers WHERE {_IN_BATCH}", employers, ahvs):
-        key = (r["employer_no"], r["ahv"])
-        states[key].worker = Worker(
-            birth_date=r["birth_date"],
-            sex=r["sex"],
-            invalidity_degree=r["invalidity_degree"],
-            invalidity_changes=tuple(changes.get(key, ())),
-        )
-        states[key].latest_period = r["latest_period"].strip()
-    for r in await conn.fetch(f"SELECT * FROM assignments WHERE {_IN_BATCH}", employers, ahvs):
-        states[(r["employer_no"], r["ahv"])].assignments[r["starts_on"]] = (
-            Assignment(
-                start=r["starts_on"],
-                end=r["ends_on"],
-                expected_over_13_weeks=r["expected_over_13_weeks"],
-                extension_accepted_on=r["extension_accepted_on"],
-                requested=r["requested"],
-                children=r["children"],
-                ends_with_exit=r["ends_with_exit"],
-                weekly_hours=_weeks_from_json(r["weekly_hours"]),
-            ),
-            r["reported_in"].strip(),
-        )
-    for r in await conn.fetch(f"SELECT * FROM declarations WHERE {_IN_BATCH}", employers, ahvs):
-        period = r["period"].strip()
-        states[(r["employer_no"], r["ahv"])].declarations[(period, r["code"])] = Declaration(
-            period=PayPeriod.parse(period), code=r["code"], on=r["on_date"]
-        )
-    periods: dict[Key, list[CoveragePeriod]] = {}
-    for r in await conn.fetch(
-        f"SELECT * FROM coverage_periods WHERE {_IN_BATCH} ORDER BY insured_from",
-        employers,
-        ahvs,
-    ):
-        periods.setdefault((r["employer_no"], r["ahv"]), []).append(
-            CoveragePeriod(
-                insured_from=r["insured_from"],
-                insured_to=r["insured_to"],
-                start_rule=r["start_rule"],
-                end_rule=r["end_rule"],
-                rule_date=r["insured_from"],
+    states: dict[Key, WorkerState] = {}
+    for (
+        employer_no, ahv, birth_date, sex, degree, latest_period,
+        changes, assignments, declarations, periods,
+    ) in await conn.fetch(_LOAD, employers, ahvs):  # fmt: skip
+        state = states[(employer_no, ahv)] = WorkerState()
+        if birth_date is not None:
+            state.worker = Worker(
+                birth_date=birth_date,
+                sex=sex,
+                invalidity_degree=degree,
+                invalidity_changes=tuple(InvalidityChange(on, to) for on, to in changes),
             )
+            state.latest_period = latest_period.strip()
+        for row in assignments:
+            start, end, s1, extended_on, requested, children, with_exit, reported_in, weeks = row
+            state.assignments[start] = (
+                Assignment(
+                    start=start,
+                    end=end,
+                    expected_over_13_weeks=s1,
+                    extension_accepted_on=extended_on,
+                    requested=requested,
+                    children=children,
+                    ends_with_exit=with_exit,
+                    weekly_hours=_weeks_from_json(weeks),
+                ),
+                reported_in.strip(),
+            )
+        for text, code, on in declarations:
+            period = text.strip()
+            state.declarations[(period, code)] = Declaration(
+                period=PayPeriod.parse(period), code=code, on=on
+            )
+        state.periods = tuple(
+            CoveragePeriod(
+                insured_from=insured_from,
+                insured_to=insured_to,
+                start_rule=start_rule,
+                end_rule=end_rule,
+                rule_date=insured_from,
+            )
+            for insured_from, insured_to, start_rule, end_rule in periods
         )
-    for key, found in periods.items():
-        states[key].periods = tuple(found)
-    for state in states.values():
         state.loaded = state.copy()
     return states
 
 
 async def save(conn: Connection, states: dict[Key, WorkerState]) -> None:
-    """Write back what the batch changed: one statement per table for the whole batch."""
-    workers, assignments, declarations, changes, periods = [], [], [], [], []
-    replaced: list[Key] = []
+    """Write back what the batch changed, in one statement for the whole batch."""
+    workers: list[tuple[object, ...]] = []
+    assignments: list[tuple[object, ...]] = []
+    declarations: list[tuple[object, ...]] = []
+    changes: list[tuple[object, ...]] = []
+    periods: list[tuple[object, ...]] = []
+    replaced: list[tuple[object, ...]] = []
     for key, s in states.items():
         if s.worker is None:
             continue
@@ -161,39 +168,62 @@ async def save(conn: Connection, states: dict[Key, WorkerState]) -> None:
                 for p in s.periods
             ]
         s.loaded = s.copy()
-    if workers:
-        await conn.executemany(
-            "INSERT INTO workers VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (employer_no, ahv) "
-            "DO UPDATE SET birth_date = EXCLUDED.birth_date, sex = EXCLUDED.sex, "
-            "invalidity_degree = EXCLUDED.invalidity_degree, "
-            "latest_period = EXCLUDED.latest_period",
-            workers,
-        )
-    if assignments:
-        await conn.executemany(
-            "INSERT INTO assignments VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11::jsonb) "
-            "ON CONFLICT (employer_no, ahv, starts_on) DO UPDATE SET ends_on = EXCLUDED.ends_on, "
-            "weekly_hours = EXCLUDED.weekly_hours, "
-            "expected_over_13_weeks = EXCLUDED.expected_over_13_weeks, "
-            "extension_accepted_on = EXCLUDED.extension_accepted_on, "
-            "requested = EXCLUDED.requested, children = EXCLUDED.children, "
-            "ends_with_exit = EXCLUDED.ends_with_exit, reported_in = EXCLUDED.reported_in",
-            assignments,
-        )
-    if declarations:
-        await conn.executemany(
-            "INSERT INTO declarations VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            declarations,
-        )
-    if changes:
-        await conn.executemany(
-            "INSERT INTO invalidity_changes VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
-            changes,
-        )
-    if replaced:
-        employers, ahvs = _keys(replaced)
-        await conn.execute(f"DELETE FROM coverage_periods WHERE {_IN_BATCH}", employers, ahvs)
-    if periods:
-        await conn.executemany(
-            "INSERT INTO coverage_periods VALUES ($1, $2, $3, $4, $5, $6)", periods
-        )
+    await conn.execute(
+        _SAVE,
+        *_columns(workers, 6),
+        *_columns(assignments, 11),
+        *_columns(declarations, 5),
+        *_columns(changes, 4),
+        *_columns(replaced, 2),
+        *_columns(periods, 6),
+    )
+
+
+def _columns(rows: list[tuple[object, ...]], width: int) -> list[list[object]]:
+    """Rows as columns, for unnest."""
+    return [list(column) for column in zip(*rows, strict=True)] if rows else [[]] * width
+
+
+#: Everything a batch changed, in one statement and round trip: each table's rows as arrays.
+#: The coverage periods of a worker whose periods changed are replaced: the ones no longer
+#: derived go, the others are written (the two touch different rows, as one statement must).
+_SAVE = """
+WITH workers_saved AS (
+    INSERT INTO workers
+    SELECT * FROM unnest($1::integer[], $2::text[], $3::date[], $4::text[], $5::integer[],
+                         $6::text[])
+    ON CONFLICT (employer_no, ahv) DO UPDATE SET birth_date = EXCLUDED.birth_date,
+        sex = EXCLUDED.sex, invalidity_degree = EXCLUDED.invalidity_degree,
+        latest_period = EXCLUDED.latest_period
+), assignments_saved AS (
+    INSERT INTO assignments
+    SELECT * FROM unnest($7::integer[], $8::text[], $9::date[], $10::date[], $11::boolean[],
+                         $12::date[], $13::boolean[], $14::boolean[], $15::boolean[],
+                         $16::text[], $17::jsonb[])
+    ON CONFLICT (employer_no, ahv, starts_on) DO UPDATE SET ends_on = EXCLUDED.ends_on,
+        weekly_hours = EXCLUDED.weekly_hours,
+        expected_over_13_weeks = EXCLUDED.expected_over_13_weeks,
+        extension_accepted_on = EXCLUDED.extension_accepted_on, requested = EXCLUDED.requested,
+        children = EXCLUDED.children, ends_with_exit = EXCLUDED.ends_with_exit,
+        reported_in = EXCLUDED.reported_in
+), declarations_saved AS (
+    INSERT INTO declarations
+    SELECT * FROM unnest($18::integer[], $19::text[], $20::text[], $21::smallint[], $22::date[])
+    ON CONFLICT DO NOTHING
+), changes_saved AS (
+    INSERT INTO invalidity_changes
+    SELECT * FROM unnest($23::integer[], $24::text[], $25::date[], $26::integer[])
+    ON CONFLICT DO NOTHING
+), periods_gone AS (
+    DELETE FROM coverage_periods p
+    USING unnest($27::integer[], $28::text[]) AS replaced (employer_no, ahv)
+    WHERE p.employer_no = replaced.employer_no AND p.ahv = replaced.ahv
+      AND (p.employer_no, p.ahv, p.insured_from) NOT IN (
+          SELECT * FROM unnest($29::integer[], $30::text[], $31::date[]))
+)
+INSERT INTO coverage_periods
+SELECT * FROM unnest($29::integer[], $30::text[], $31::date[], $32::date[], $33::text[],
+                     $34::text[])
+ON CONFLICT (employer_no, ahv, insured_from) DO UPDATE SET insured_to = EXCLUDED.insured_to,
+    start_rule = EXCLUDED.start_rule, end_rule = EXCLUDED.end_rule
+"""

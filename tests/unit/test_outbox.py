@@ -1,0 +1,41 @@
+"""The outbox's own fast paths give what the libraries they replace give."""
+
+from __future__ import annotations
+
+import random
+import uuid
+
+from aiokafka.partitioner import DefaultPartitioner
+from aiokafka.partitioner import murmur2 as aiokafka_murmur2
+
+from services.runtime.outbox import _DERIVED, KeyPartitioner, derived_event_id, murmur2
+
+
+def test_murmur2_and_partitions_match_aiokafka() -> None:
+    rnd = random.Random(7)
+    keys = [rnd.randbytes(rnd.randrange(0, 300)) for _ in range(3000)]
+    keys += [
+        f"{4000 + i % 50}:756.{i:04d}.{i * 7 % 10000:04d}.{i % 100:02d}".encode()
+        for i in range(500)
+    ]
+    partitioner = KeyPartitioner(remember=100)
+    for key in keys:
+        assert murmur2(key) == aiokafka_murmur2(key)
+        for count in (1, 3, 6, 7):
+            partitions = list(range(count))
+            expected = DefaultPartitioner()(key, partitions, partitions)
+            assert partitioner.index(key, count) == expected
+            assert partitioner.index(key, count) == expected  # remembered
+
+
+def test_derived_event_id_is_uuid5_of_what_the_event_is_about() -> None:
+    rnd = random.Random(11)
+    for _ in range(5000):
+        parts = (
+            rnd.randbytes(rnd.randrange(0, 60)).hex(),
+            rnd.randrange(-(10**12), 10**12),
+            uuid.UUID(int=rnd.getrandbits(128)),
+            "é☃ Zürich",
+        )[: rnd.randrange(0, 5)]
+        name = ":".join(["coverage", "row-assessed", *map(str, parts)])
+        assert derived_event_id("coverage", "row-assessed", *parts) == uuid.uuid5(_DERIVED, name)
