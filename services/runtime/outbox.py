@@ -114,13 +114,21 @@ class UnitOfWork:
         )
 
     async def flush(self) -> int:
-        """Run the deferred writes and write the collected events into the outbox."""
-        deferred, self._deferred = self._deferred, {}
-        for sql, rows in deferred.items():
-            await self.conn.executemany(sql, rows)
-        after, self._after = self._after, {}
-        for step in after.values():
-            await step()
+        """Run the deferred writes and write the collected events into the outbox.
+
+        A step of `after_writes` may defer writes (or ask for other steps): they run too,
+        round after round; a key runs once per flush.
+        """
+        ran: set[Hashable] = set()
+        while self._deferred or self._after:
+            deferred, self._deferred = self._deferred, {}
+            for sql, rows in deferred.items():
+                await self.conn.executemany(sql, rows)
+            after, self._after = self._after, {}
+            for key, step in after.items():
+                if key not in ran:
+                    ran.add(key)
+                    await step()
         if not self._pending:
             return 0
         rows, self._pending = self._pending, []

@@ -39,3 +39,37 @@ def test_derived_event_id_is_uuid5_of_what_the_event_is_about() -> None:
         )[: rnd.randrange(0, 5)]
         name = ":".join(["coverage", "row-assessed", *map(str, parts)])
         assert derived_event_id("coverage", "row-assessed", *parts) == uuid.uuid5(_DERIVED, name)
+
+
+class _RecordingConnection:
+    """The two calls `UnitOfWork.flush` makes, recorded (a hand-written fake)."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, list[tuple[object, ...]]]] = []
+
+    async def executemany(self, sql: str, rows: list[tuple[object, ...]]) -> None:
+        self.calls.append((sql, rows))
+
+    async def execute(self, sql: str, *args: object) -> None:
+        self.calls.append((sql, [args]))
+
+
+async def test_writes_deferred_by_an_after_writes_step_still_run() -> None:
+    from typing import Any, cast
+
+    from services.runtime.outbox import UnitOfWork
+
+    conn = _RecordingConnection()
+    uow = UnitOfWork(cast(Any, conn), "test")
+    uow.defer("INSERT first", 1)
+    steps: list[str] = []
+
+    async def step() -> None:
+        steps.append("step")
+        uow.defer("INSERT later", 2)
+        uow.after_writes("again", step)  # the same key twice in one flush runs once
+
+    uow.after_writes("again", step)
+    await uow.flush()
+    assert [sql for sql, _ in conn.calls] == ["INSERT first", "INSERT later"]
+    assert steps == ["step"]
