@@ -189,6 +189,12 @@ class InvoiceNotPrintable(ValueError):
     """A document whose printed figures would contradict each other."""
 
 
+def _svg_lengths(*texts: str) -> tuple[float, ...]:
+    """Lengths of the slip's SVG drawing (view box, offsets, module edges): page geometry in
+    the PDF's float coordinates, never an amount (amounts stay Decimal, see `_money`)."""
+    return tuple(float(text) for text in texts)
+
+
 def page_count(lines: int) -> int:
     """Pages of an invoice with `lines` lines: cover, line pages, payment page."""
     return 1 + math.ceil(lines / LINES_PER_PAGE) + 1
@@ -385,11 +391,11 @@ class _Invoice(FPDF):
         """
         qr_path, view_box = _QR_PATH.search(svg), _VIEW_BOX.search(svg)
         if qr_path is not None and view_box is not None and _BACKGROUND in svg:
-            mm = PAGE_WIDTH / float(view_box[1])
-            left, down, scale = (float(value) for value in qr_path.group(2, 3, 4))
+            mm = PAGE_WIDTH / _svg_lengths(view_box[1])[0]
+            left, down, scale = _svg_lengths(*qr_path.group(2, 3, 4))
             self.set_fill_color(0)
             for run in _RUN.finditer(qr_path[1]):
-                x0, y0, x1, y1 = (float(value) for value in run.groups())
+                x0, y0, x1, y1 = _svg_lengths(*run.groups())
                 self.rect(
                     (left + x0 * scale) * mm,
                     top + (down + y0 * scale) * mm,
