@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field
 from services.runtime.access import Principal, require
 from services.runtime.errors import ApiError
 from services.runtime.handlers import business_day
+from services.runtime.http import read_body
 from services.runtime.service import Runtime, get_runtime
 
 from . import store
@@ -207,11 +208,9 @@ async def statement(
 
 @router.post("/payments/camt054", summary="Import a camt.054 credit notification (operators)")
 async def import_camt(request: Request, runtime: RuntimeDep, principal: Operator) -> dict[str, Any]:
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_CAMT_BYTES:
-            raise ApiError(413, "camt.too_large", "The file is larger than 50 MB.")
+    body = await read_body(request, MAX_CAMT_BYTES)
+    if len(body) > MAX_CAMT_BYTES:
+        raise ApiError(413, "camt.too_large", "The file is larger than 50 MB.")
     try:
         return await import_notification(runtime.unit_of_work, body, now=runtime.clock.now())
     except CamtError as exc:

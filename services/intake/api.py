@@ -20,6 +20,7 @@ from contracts.values import Language
 from services.runtime.access import Principal, require
 from services.runtime.errors import ApiError
 from services.runtime.handlers import business_day
+from services.runtime.http import read_body
 from services.runtime.service import Runtime, get_runtime
 
 from . import store
@@ -96,11 +97,7 @@ async def _body(request: Request, runtime: Runtime) -> tuple[bytes, Literal["xls
             "json" if name.endswith(".json") or part.content_type == "application/json" else "xlsx"
         )
     elif media in (XLSX, "application/octet-stream", "application/json"):
-        content = b""
-        async for chunk in request.stream():
-            content += chunk
-            if len(content) > limit:
-                break
+        content = await read_body(request, limit)
         kind = "json" if media == "application/json" else "xlsx"
     else:
         raise ApiError(

@@ -166,3 +166,23 @@ def test_collector_pauses_from_several_threads_leave_it_as_it_was() -> None:
     for t in threads:
         t.join(10)
     assert gc.isenabled()
+
+
+async def test_read_body_stops_one_byte_past_the_limit() -> None:
+    from starlette.requests import Request
+
+    from services.runtime.http import read_body
+
+    def request(chunks: list[bytes]) -> Request:
+        messages = [
+            {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+            for i, c in enumerate(chunks)
+        ]
+
+        async def receive() -> dict[str, object]:
+            return messages.pop(0)
+
+        return Request({"type": "http", "method": "POST", "headers": []}, receive)
+
+    assert await read_body(request([b"ab", b"cd"]), 10) == b"abcd"
+    assert await read_body(request([b"abcdef", b"ghijkl", b"never read"]), 7) == b"abcdefgh"
