@@ -23,7 +23,7 @@ from services.runtime.outbox import derived_event_id
 from services.runtime.settings import Settings
 
 from . import messages
-from .domain import CheckedList, CheckedRow, check_json_rows, check_workbook, unreadable
+from .domain import CheckedList, check_json_rows, check_workbook, unreadable
 from .model import Finding
 from .store import LANGUAGE_CHARS, ReportRecord, Upload
 from .workbook import Limits, UnreadableFile, read_workbook
@@ -283,7 +283,6 @@ def report_json(checked: CheckedList) -> dict[str, Any]:
 
 __all__ = [
     "CheckOutcome",
-    "CheckedRow",
     "check_bytes",
     "check_upload",
     "declared_warnings",
