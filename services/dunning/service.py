@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.runtime.handlers import EMPLOYER_MIGRATIONS
+from services.runtime.handlers import BUSINESS_DAY_MIGRATIONS, EMPLOYER_MIGRATIONS
 from services.runtime.service import ServiceSpec
 
 from .handlers import PRODUCES, SUBSCRIPTIONS
@@ -17,5 +17,5 @@ def spec() -> ServiceSpec:
         migrations=Path(__file__).parent / "migrations",
         subscriptions=SUBSCRIPTIONS,
         produces=PRODUCES,
-        extra_migrations=(EMPLOYER_MIGRATIONS,),
+        extra_migrations=(EMPLOYER_MIGRATIONS, BUSINESS_DAY_MIGRATIONS),
     )
