@@ -51,7 +51,7 @@ def checked(period: str, status: str, received: date) -> ListChecked:
         payload=ListCheckedPayload(
             upload_id=upload,
             period=period,
-            status=status,  # type: ignore[arg-type]
+            status=status,
             row_count=1,
             error_count=0 if status == "ok" else 1,
             warning_count=0,
@@ -154,7 +154,7 @@ async def test_data_ladder_day_by_day_faulty_then_corrected_closes_it(service: D
     await service.send(checked("2025-03", "ok", date(2025, 5, 20)))
 
     async def closed() -> bool:
-        return await service.fetchval("SELECT close_reason FROM cases") == "delivered"
+        return bool(await service.fetchval("SELECT close_reason FROM cases") == "delivered")
 
     await eventually(closed, timeout=30, what="the case closed by the corrected list")
     await service.tick(date(2025, 5, 25), date(2025, 5, 26))
