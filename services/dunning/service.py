@@ -7,6 +7,7 @@ from pathlib import Path
 from services.runtime.handlers import BUSINESS_DAY_MIGRATIONS, EMPLOYER_MIGRATIONS
 from services.runtime.service import ServiceSpec
 
+from .api import router
 from .handlers import PRODUCES, SUBSCRIPTIONS
 
 
@@ -17,5 +18,6 @@ def spec() -> ServiceSpec:
         migrations=Path(__file__).parent / "migrations",
         subscriptions=SUBSCRIPTIONS,
         produces=PRODUCES,
+        routers=(router,),
         extra_migrations=(EMPLOYER_MIGRATIONS, BUSINESS_DAY_MIGRATIONS),
     )

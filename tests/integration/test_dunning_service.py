@@ -3,12 +3,15 @@ lists and balances in, steps, fees and terminations out (RULES §9)."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from contracts.envelope import Envelope
@@ -24,10 +27,12 @@ from contracts.events.dunning import AffiliationTerminated, DunningFeeCharged, R
 from contracts.events.intake import ListChecked, ListCheckedPayload
 from services.auth.demo import DEMO_EMPLOYER
 from services.registry import spec_of
-from services.runtime.service import Runtime
-from tests.conftest import StartRuntime
+from services.runtime.clock import FixedClock
+from services.runtime.service import Runtime, create_app
+from tests.conftest import StartRuntime, fast_settings
 from tests.integration.test_pricing_service import payloads, publish, wait_outbox_drained
 from tests.support.kafka import eventually
+from tests.support.tokens import TokenMint
 
 EMPLOYER = 1001
 NOW = datetime(2025, 4, 10, 8, 0, tzinfo=UTC)
@@ -70,6 +75,9 @@ class Dunning:
         self.bootstrap = bootstrap
         self.prefix = prefix
         self.ticks = 0
+        self.operator: dict[str, str] = {}
+        self.employer: dict[str, str] = {}
+        self.client: httpx.AsyncClient
 
     async def send(self, *events: Envelope) -> None:
         await publish(self.bootstrap, self.prefix, list(events))
@@ -101,10 +109,19 @@ class Dunning:
 
 @pytest.fixture
 async def service(
-    start_runtime: StartRuntime, prefix: str, bootstrap: str
+    start_runtime: StartRuntime, prefix: str, bootstrap: str, tmp_path: Path
 ) -> AsyncIterator[Dunning]:
-    runtime = await start_runtime(spec_of("dunning"))
+    mint = TokenMint(clock=FixedClock(NOW))
+    jwks = tmp_path / "jwks.json"
+    jwks.write_text(json.dumps(mint.jwks()))
+    settings = fast_settings(prefix, auth_jwks_file=jwks)
+    runtime = await start_runtime(spec_of("dunning"), settings=settings, clock=FixedClock(NOW))
     d = Dunning(runtime, bootstrap, prefix)
+    token = mint.mint(kind="operator", level=3, topics=[])
+    d.operator = {"Authorization": f"Bearer {token}"}
+    d.employer = {
+        "Authorization": f"Bearer {mint.mint(employer_no=EMPLOYER, topics=['reminders'])}"
+    }
     affiliation = DEMO_EMPLOYER.model_copy(update={"affiliated_from": date(2025, 3, 1)})
     await d.send(
         EmployerChanged.new(
@@ -116,7 +133,11 @@ async def service(
         return int(await d.fetchval("SELECT count(*) FROM employers")) == 1
 
     await eventually(projected, timeout=30, what="the employer")
-    yield d
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(runtime)), base_url="http://dunning"
+    ) as client:
+        d.client = client
+        yield d
 
 
 def days(start: date, end: date) -> list[date]:
@@ -272,3 +293,50 @@ async def test_payment_of_the_overdue_balance_closes_the_case(service: Dunning) 
     assert [s for s in await service.steps() if s[0] == "payment"] == [
         ("payment", "reminder_1", "2025-05-30")
     ]
+
+
+async def test_hold_release_and_fee_waiver_by_an_operator(service: Dunning) -> None:
+    """A held case takes no step; the release moves the rest by the days on hold; a waived
+    fee goes to billing negated; every action is audited; employers may not do it."""
+    await service.tick(date(2025, 4, 10), date(2025, 4, 25))
+    case_id = await service.fetchval("SELECT case_id FROM cases WHERE period = '2025-03'")
+    url = f"/operator/cases/{case_id}"
+    refused = await service.client.post(
+        f"{url}/hold", json={"reason": "x"}, headers=service.employer
+    )
+    assert refused.status_code == 403
+    held = await service.client.post(
+        f"{url}/hold", json={"reason": "dispute"}, headers=service.operator
+    )
+    assert held.status_code == 200, held.text
+    again = await service.client.post(f"{url}/hold", json={"reason": "x"}, headers=service.operator)
+    assert (again.status_code, again.json()["code"]) == (409, "case.held")
+    await service.tick(date(2025, 5, 10), date(2025, 5, 15))
+    assert [s for s in await service.steps() if s[2] == "2025-05-10"] == []
+    released = await service.client.post(
+        f"{url}/release", json={"reason": "settled"}, headers=service.operator
+    )
+    assert released.json() == {
+        "case_id": str(case_id),
+        "shift_days": 20,
+        "next_step_on": "2025-05-30",
+    }
+    await service.tick(date(2025, 5, 29), date(2025, 5, 30))
+    assert ("data", "reminder_2", "2025-05-30") in await service.steps()
+    waived = await service.client.post(
+        f"{url}/steps/reminder_1/waive", json={"reason": "first time"}, headers=service.operator
+    )
+    assert waived.status_code == 200, waived.text
+    twice = await service.client.post(
+        f"{url}/steps/reminder_1/waive", json={"reason": "again"}, headers=service.operator
+    )
+    assert (twice.status_code, twice.json()["code"]) == (409, "fee.waived")
+    bad = await service.client.post(
+        f"{url}/steps/nonsense/waive", json={"reason": "x"}, headers=service.operator
+    )
+    assert bad.status_code == 422
+    await wait_outbox_drained(service.runtime)
+    fees = await payloads(service.bootstrap, service.prefix + DunningFeeCharged.TOPIC)
+    assert ("reminder", "-100.00") in [(f["kind"], f["amount"]) for f in fees]
+    actions = await service.fetchval("SELECT string_agg(action, ',' ORDER BY id) FROM audit_log")
+    assert actions == "hold,release,waive"

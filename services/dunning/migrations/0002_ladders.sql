@@ -45,3 +45,16 @@ CREATE TABLE watch (
     only_row  boolean PRIMARY KEY DEFAULT true CHECK (only_row),
     first_day date NOT NULL
 );
+
+-- Operator actions (hold, release, fee waivers): who did what, when (issue 8: audited).
+ALTER TABLE case_steps
+    ADD COLUMN waived_on     date,
+    ADD COLUMN waiver_reason text;
+CREATE TABLE audit_log (
+    id       bigserial PRIMARY KEY,
+    at       timestamptz NOT NULL,
+    actor    text NOT NULL,
+    action   text NOT NULL,
+    case_id  uuid,
+    detail   jsonb NOT NULL
+);
