@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import json
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends
+from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
 from contracts.events import dunning
@@ -150,3 +151,51 @@ async def waive(
         )
         await _audit(uow, runtime, who, "waive", case_id, step=step, reason=body.reason)
     return {"case_id": str(case_id), "step": step, "waived": str(row["fee"])}
+
+
+class OtherFee(BaseModel):
+    kind: Literal["enforcement", "legal_opening", "bankruptcy", "late_claim", "investigation"] = (
+        Field(description="Art. 25 (Betreibung, Rechtsöffnung, Konkurs) or Art. 26.")
+    )
+    reason: str = Field(min_length=1, max_length=400, description="What was done, for the audit.")
+    case_id: uuid.UUID | None = Field(default=None, description="Dunning case, if any.")
+
+
+@router.post(
+    "/operator/employers/{employer_no}/fees", summary="Charge a fee of Art. 25-26 (RULES §10)"
+)
+async def charge_fee(
+    employer_no: Annotated[int, PathParam(ge=1, le=99_999_999)],
+    body: OtherFee,
+    runtime: RuntimeDep,
+    who: Operator,
+) -> dict[str, Any]:
+    amount, article = domain.OTHER_FEES[body.kind]
+    fee_id = uuid.uuid4()
+    async with runtime.unit_of_work() as uow:
+        uow.publish(
+            dunning.DunningFeeCharged.new(
+                event_id=derived_id("fee-event", fee_id),
+                occurred_at=runtime.clock.now(),
+                employer_no=employer_no,
+                correlation_id=str(body.case_id or fee_id),
+                payload=dunning.DunningFeeChargedPayload(
+                    fee_id=fee_id,
+                    kind=body.kind,
+                    amount=amount,
+                    article=article,
+                    case_id=body.case_id,
+                    reason=body.reason,
+                ),
+            )
+        )
+        await uow.conn.execute(
+            "INSERT INTO audit_log (at, actor, action, case_id, detail) "
+            "VALUES ($1, $2, $3, $4, $5)",
+            runtime.clock.now(),
+            who.user_id,
+            "fee",
+            body.case_id,
+            json.dumps({"employer_no": employer_no, "kind": body.kind, "fee_id": str(fee_id)}),
+        )
+    return {"fee_id": str(fee_id), "kind": body.kind, "amount": str(amount), "article": article}

@@ -340,3 +340,18 @@ async def test_hold_release_and_fee_waiver_by_an_operator(service: Dunning) -> N
     assert ("reminder", "-100.00") in [(f["kind"], f["amount"]) for f in fees]
     actions = await service.fetchval("SELECT string_agg(action, ',' ORDER BY id) FROM audit_log")
     assert actions == "hold,release,waive"
+
+
+async def test_operator_charges_enforcement_fees_of_art_25(service: Dunning) -> None:
+    url = f"/operator/employers/{EMPLOYER}/fees"
+    body = {"kind": "legal_opening", "reason": "Rechtsöffnungsbegehren filed"}
+    charged = await service.client.post(url, json=body, headers=service.operator)
+    assert charged.status_code == 200, charged.text
+    assert (charged.json()["amount"], charged.json()["article"]) == ("500.00", "Art. 25")
+    wrong = await service.client.post(
+        url, json={"kind": "parking", "reason": "x"}, headers=service.operator
+    )
+    assert (wrong.status_code, wrong.json()["code"]) == (422, "request.invalid")
+    await wait_outbox_drained(service.runtime)
+    fees = await payloads(service.bootstrap, service.prefix + DunningFeeCharged.TOPIC)
+    assert [(f["kind"], f["amount"]) for f in fees] == [("legal_opening", "500.00")]
