@@ -3,11 +3,12 @@ ACCESS.md "operator functions"); every action is written to `audit_log`."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends
+from fastapi import APIRouter, Depends, Response
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
@@ -18,7 +19,7 @@ from services.runtime.handlers import business_day
 from services.runtime.outbox import UnitOfWork
 from services.runtime.service import Runtime, get_runtime
 
-from . import domain, store
+from . import domain, letters, store
 from .handlers import derived_id
 
 router = APIRouter(tags=["dunning"])
@@ -199,3 +200,96 @@ async def charge_fee(
             json.dumps({"employer_no": employer_no, "kind": body.kind, "fee_id": str(fee_id)}),
         )
     return {"fee_id": str(fee_id), "kind": body.kind, "amount": str(amount), "article": article}
+
+
+Reader = Annotated[Principal, Depends(require("reminders.read"))]
+EmployerNo = Annotated[int, PathParam(ge=1, le=99_999_999, description="Employer number.")]
+
+
+@router.get("/employers/{employer_no}/cases", summary="The employer's dunning cases and steps")
+async def cases(employer_no: EmployerNo, runtime: RuntimeDep, who: Reader) -> list[dict[str, Any]]:
+    assert runtime.pool is not None
+    rows = await runtime.pool.fetch(
+        "SELECT c.case_id, c.track, c.period, c.anchor, c.opened_on, c.closed_on, "
+        "c.close_reason, c.held_since, s.step, s.dated, s.fee, s.amount, s.waived_on "
+        "FROM cases c LEFT JOIN case_steps s USING (case_id) WHERE c.employer_no = $1 "
+        "ORDER BY c.anchor, c.case_id, s.dated",
+        employer_no,
+    )
+    found: dict[uuid.UUID, dict[str, Any]] = {}
+    for r in rows:
+        case = found.setdefault(
+            r["case_id"],
+            {
+                "case_id": str(r["case_id"]),
+                "track": r["track"],
+                "period": r["period"],
+                "due_date": r["anchor"].isoformat(),
+                "opened_on": r["opened_on"].isoformat(),
+                "closed_on": r["closed_on"] and r["closed_on"].isoformat(),
+                "close_reason": r["close_reason"],
+                "held": r["held_since"] is not None,
+                "steps": [],
+            },
+        )
+        if r["step"] is not None:
+            case["steps"].append(
+                {
+                    "step": r["step"],
+                    "date": r["dated"].isoformat(),
+                    "fee": str(r["fee"]),
+                    "amount": None if r["amount"] is None else str(r["amount"]),
+                    "waived": r["waived_on"] is not None,
+                    "letter": f"/employers/{employer_no}/cases/{r['case_id']}/letters/"
+                    f"{r['step']}.pdf",
+                }
+            )
+    return list(found.values())
+
+
+@router.get(
+    "/employers/{employer_no}/cases/{case_id}/letters/{step}.pdf",
+    summary="The letter of a step as PDF",
+    response_class=Response,
+)
+async def letter_pdf(
+    employer_no: EmployerNo,
+    case_id: uuid.UUID,
+    step: domain.StepName,
+    runtime: RuntimeDep,
+    who: Reader,
+) -> Response:
+    assert runtime.pool is not None
+    r = await runtime.pool.fetchrow(
+        "SELECT c.track, c.period, c.anchor, c.shift_days, c.steps_taken, s.dated, s.fee, "
+        "s.amount, e.name, e.language FROM cases c JOIN case_steps s USING (case_id) "
+        "LEFT JOIN employers e ON e.employer_no = c.employer_no "
+        "WHERE c.case_id = $1 AND c.employer_no = $2 AND s.step = $3",
+        case_id,
+        employer_no,
+        step,
+    )
+    if r is None:
+        raise ApiError(404, "letter.not_found", "There is no such letter for this employer.")
+    ladder = domain.LADDERS[r["track"]]
+    index = [s.step for s in ladder.steps].index(step)
+    planned = domain.schedule(domain.Case(r["track"], r["anchor"], shift_days=r["shift_days"]))
+    # the deadline a letter gives is the date of the next step
+    deadline = planned[index + 1].on if index + 1 < len(planned) else None
+    letter = letters.Letter(
+        employer_no=employer_no,
+        employer_name=r["name"] or str(employer_no),
+        language=r["language"] or "de",
+        track=r["track"],
+        step=step,
+        dated=r["dated"],
+        due=r["anchor"],
+        period=r["period"],
+        amount=r["amount"],
+        fee=r["fee"],
+        article=ladder.steps[index].article,
+        deadline=deadline,
+        effective=domain.termination_effective(r["dated"]) if step == "termination" else None,
+    )
+    body = await asyncio.to_thread(letters.render_letter_pdf, letter)
+    return Response(body, media_type="application/pdf")

@@ -355,3 +355,24 @@ async def test_operator_charges_enforcement_fees_of_art_25(service: Dunning) -> 
     await wait_outbox_drained(service.runtime)
     fees = await payloads(service.bootstrap, service.prefix + DunningFeeCharged.TOPIC)
     assert [(f["kind"], f["amount"]) for f in fees] == [("legal_opening", "500.00")]
+
+
+async def test_employer_reads_its_cases_and_letters(service: Dunning) -> None:
+    await service.tick(date(2025, 4, 10), date(2025, 5, 26))
+    listed = await service.client.get(f"/employers/{EMPLOYER}/cases", headers=service.employer)
+    assert listed.status_code == 200, listed.text
+    march = next(c for c in listed.json() if c["period"] == "2025-03")
+    assert [(s["step"], s["date"], s["fee"]) for s in march["steps"]] == [
+        ("reminder_1", "2025-04-25", "100.00"),
+        ("reminder_2", "2025-05-10", "300.00"),
+        ("termination", "2025-05-25", "0.00"),
+    ]
+    pdf = await service.client.get(march["steps"][2]["letter"], headers=service.employer)
+    assert (pdf.status_code, pdf.content[:5]) == (200, b"%PDF-")
+    other = await service.client.get("/employers/1002/cases", headers=service.employer)
+    assert other.status_code == 403
+    missing = await service.client.get(
+        f"/employers/{EMPLOYER}/cases/{uuid.uuid4()}/letters/reminder_1.pdf",
+        headers=service.employer,
+    )
+    assert (missing.status_code, missing.json()["code"]) == (404, "letter.not_found")

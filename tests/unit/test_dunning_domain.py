@@ -163,3 +163,26 @@ def test_plan_cli_prints_the_json_of_the_issue() -> None:
     assert "2025-07-09" in pay.stdout and "effective 2025-08-31" in pay.stdout
     bad = run_cli(dict(os.environ), "dunning", "plan", "--track", "data", "--period", "2025-13")
     assert bad.returncode == 2
+
+
+@pytest.mark.parametrize("language", ["de", "fr", "it", "en"])
+def test_letters_are_pdf_and_the_same_bytes_for_the_same_letter(language: str) -> None:
+    from services.dunning.letters import Letter, render_letter_pdf
+
+    letter = Letter(
+        employer_no=1001,
+        employer_name="DEMO TEMPORÄR AG",
+        language=language,
+        track="data",
+        step="reminder_2",
+        dated=date(2025, 5, 10),
+        due=date(2025, 4, 15),
+        period="2025-03",
+        amount=None,
+        fee=Decimal("300.00"),
+        article="Art. 22.2",
+        deadline=date(2025, 5, 25),
+        effective=None,
+    )
+    first = render_letter_pdf(letter)
+    assert first.startswith(b"%PDF-") and first == render_letter_pdf(letter)
