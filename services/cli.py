@@ -551,6 +551,36 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return offline.validate(request, sys.stdout, sys.stderr)
 
 
+def cmd_dunning_plan(args: argparse.Namespace) -> int:
+    from services.dunning import domain
+
+    try:
+        if args.track == "data":
+            if not args.period:
+                raise CliError("--track data needs --period YYYY-MM", 2)
+            if len(args.period) != 7 or args.period[4] != "-":
+                raise ValueError
+            anchor = domain.list_due_date(args.period)
+        else:
+            if not args.invoice_date:
+                raise CliError("--track payment needs --invoice-date YYYY-MM-DD", 2)
+            anchor = domain.invoice_due_date(date.fromisoformat(args.invoice_date))
+    except ValueError:
+        raise CliError("--period must be YYYY-MM and --invoice-date YYYY-MM-DD", 2) from None
+    steps = domain.plan(args.track, anchor)
+    if args.json:
+        print(json.dumps(domain.plan_json(steps)))
+        return 0
+    print(f"{args.track} ladder, due {anchor.isoformat()}")
+    for s in steps:
+        extra = ", registered" if s.step.registered else ""
+        copies = f", copies: {', '.join(s.step.copies)}" if s.step.copies else ""
+        if s.step.step == "termination":
+            extra += f", effective {domain.termination_effective(s.on).isoformat()}"
+        print(f"{s.on.isoformat()}  {s.step.step:<12} CHF {s.step.fee:>7}{extra}{copies}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="bvgconnect", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -634,6 +664,16 @@ def build_parser() -> argparse.ArgumentParser:
     )
     explain.add_argument("--text", action="store_true", help="a human-readable timeline")
     explain.set_defaults(func=cmd_coverage_explain)
+
+    dunning = sub.add_parser("dunning", help="reminder ladders").add_subparsers(
+        dest="dunning_command", required=True
+    )
+    plan = dunning.add_parser("plan", help="the dated steps and fees if nothing arrives")
+    plan.add_argument("--track", choices=["data", "payment"], required=True)
+    plan.add_argument("--period", help="data ladder: pay period YYYY-MM")
+    plan.add_argument("--invoice-date", help="payment ladder: invoice date YYYY-MM-DD")
+    plan.add_argument("--json", action="store_true", help="print JSON")
+    plan.set_defaults(func=cmd_dunning_plan)
 
     validate = sub.add_parser(
         "validate",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.runtime.handlers import EMPLOYER_MIGRATIONS
+from services.runtime.handlers import BUSINESS_DAY_MIGRATIONS, EMPLOYER_MIGRATIONS
 from services.runtime.service import ServiceSpec
 
+from .api import router
 from .handlers import PRODUCES, SUBSCRIPTIONS
 
 
@@ -17,5 +18,6 @@ def spec() -> ServiceSpec:
         migrations=Path(__file__).parent / "migrations",
         subscriptions=SUBSCRIPTIONS,
         produces=PRODUCES,
-        extra_migrations=(EMPLOYER_MIGRATIONS,),
+        routers=(router,),
+        extra_migrations=(EMPLOYER_MIGRATIONS, BUSINESS_DAY_MIGRATIONS),
     )
