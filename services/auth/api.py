@@ -129,7 +129,7 @@ def _keys(login: str, source: str) -> tuple[tuple[str, domain.Throttle], ...]:
     )
 
 
-async def _check_throttle(conn: Any, login: str, source: str, now: datetime) -> None:
+async def _check_throttle(conn: Any, login: str, source: str, now: datetime) -> ApiError | None:
     for key, throttle in _keys(login, source):
         failures, last = await store.throttle_state(conn, key)
         verdict = domain.judge_attempt(failures, last, now, throttle)
@@ -142,7 +142,8 @@ async def _check_throttle(conn: Any, login: str, source: str, now: datetime) -> 
                 outcome="throttled" if not verdict.locked else "locked",
                 source=source,
             )
-            raise Throttled(verdict)
+            return Throttled(verdict)
+    return None
 
 
 async def _fail(
@@ -275,70 +276,90 @@ async def _verify_password(user: store.User | None, password: str) -> bool:
     return user is not None and user.password_hash is not None
 
 
+async def _first_factor(
+    runtime: Runtime, conn: Any, body: PasswordLogin, source: str, now: datetime
+) -> ApiError | dict[str, Any] | tuple[store.User, str, uuid.UUID, str]:
+    """The password check; a refusal is returned, so that its failure count commits."""
+    code = ""
+    user = await store.user_by_login(conn, body.login)
+    ok = await _verify_password(user, body.password)
+    if not ok or user is None or user.status != "active" or user.kind == "connector":
+        await _fail(runtime, conn, body.login, source, now, user)
+        return _refused()
+    await store.clear_failures(conn, f"user:{body.login.lower()}")
+    if user.password_hash and HASHER.check_needs_rehash(user.password_hash):
+        new_hash = await asyncio.to_thread(HASHER.hash, body.password)
+        await conn.execute(
+            "UPDATE users SET password_hash = $2 WHERE user_id = $1", user.user_id, new_hash
+        )
+    if user.totp_secret:
+        method = "totp"
+        code_hash = None
+    elif user.phone:
+        method = "sms"
+        code = domain.new_sms_code()
+        code_hash = _sha256(code)
+    elif domain.may_stop_at_level_1(user.kind):
+        await store.audit(
+            conn,
+            at=now,
+            actor=body.login,
+            action="login",
+            outcome="ok",
+            employer_no=user.employer_no,
+            user_id=user.user_id,
+            source=source,
+            detail={"level": 1},
+        )
+        return await _session(runtime, conn, user, ("pwd",), now)
+    else:
+        await _fail(runtime, conn, body.login, source, now, user)
+        return _refused()
+    challenge_id = uuid.uuid4()
+    await conn.execute(
+        "INSERT INTO challenges (challenge_id, user_id, method, code_hash, issued_at) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        challenge_id,
+        user.user_id,
+        method,
+        code_hash,
+        now,
+    )
+    await store.audit(
+        conn,
+        at=now,
+        actor=body.login,
+        action="login.password",
+        outcome="ok",
+        employer_no=user.employer_no,
+        user_id=user.user_id,
+        source=source,
+        detail={"next": method},
+    )
+    return user, method, challenge_id, code
+
+
 @router.post("/login/password", summary="First factor: user ID and password")
 async def login_password(
     body: PasswordLogin, request: Request, runtime: RuntimeDep
 ) -> dict[str, Any]:
     """Level 1 for a private user; else a challenge for the second factor (sms or totp)."""
     now, source = runtime.clock.now(), _source(request)
+    refusal: ApiError | None = None
     async with runtime.unit_of_work() as uow:
         conn = uow.conn
-        await _check_throttle(conn, body.login, source, now)
-        user = await store.user_by_login(conn, body.login)
-        ok = await _verify_password(user, body.password)
-        if not ok or user is None or user.status != "active" or user.kind == "connector":
-            await _fail(runtime, conn, body.login, source, now, user)
-            raise _refused()
-        await store.clear_failures(conn, f"user:{body.login.lower()}")
-        if user.password_hash and HASHER.check_needs_rehash(user.password_hash):
-            new_hash = await asyncio.to_thread(HASHER.hash, body.password)
-            await conn.execute(
-                "UPDATE users SET password_hash = $2 WHERE user_id = $1", user.user_id, new_hash
-            )
-        if user.totp_secret:
-            method: Literal["sms", "totp"] = "totp"
-            code_hash = None
-        elif user.phone:
-            method = "sms"
-            code = domain.new_sms_code()
-            code_hash = _sha256(code)
-        elif domain.may_stop_at_level_1(user.kind):
-            await store.audit(
-                conn,
-                at=now,
-                actor=body.login,
-                action="login",
-                outcome="ok",
-                employer_no=user.employer_no,
-                user_id=user.user_id,
-                source=source,
-                detail={"level": 1},
-            )
-            return await _session(runtime, conn, user, ("pwd",), now)
-        else:
-            await _fail(runtime, conn, body.login, source, now, user)
-            raise _refused()
-        challenge_id = uuid.uuid4()
-        await conn.execute(
-            "INSERT INTO challenges (challenge_id, user_id, method, code_hash, issued_at) "
-            "VALUES ($1, $2, $3, $4, $5)",
-            challenge_id,
-            user.user_id,
-            method,
-            code_hash,
-            now,
-        )
-        await store.audit(
-            conn,
-            at=now,
-            actor=body.login,
-            action="login.password",
-            outcome="ok",
-            employer_no=user.employer_no,
-            user_id=user.user_id,
-            source=source,
-            detail={"next": method},
-        )
+        refusal = await _check_throttle(conn, body.login, source, now)
+        if refusal is None:
+            result = await _first_factor(runtime, conn, body, source, now)
+            if isinstance(result, ApiError):
+                refusal = result
+    if refusal is not None:  # after the commit: the failure counts and is audited
+        raise refusal
+    if isinstance(result, dict):
+        return result
+    assert not isinstance(result, ApiError)
+    user, method, challenge_id, code = result
+
     if method == "sms":
         assert user.phone is not None
         await parts_of(runtime).sms.send(
@@ -488,28 +509,28 @@ async def login_certificate(request: Request, runtime: RuntimeDep) -> dict[str, 
     async with runtime.unit_of_work() as uow:
         conn = uow.conn
         user = await store.user_by_fingerprint(conn, fingerprint)
-        if user is None or user.status != "active":
+        if user is not None and user.status == "active":
             await store.audit(
                 conn,
                 at=now,
-                actor="certificate",
-                action="login.certificate",
-                outcome="failed:unbound",
+                actor=user.login,
+                action="login",
+                outcome="ok",
+                employer_no=user.employer_no,
+                user_id=user.user_id,
                 source=source,
+                detail={"level": 3, "method": "x509"},
             )
-            raise _refused()
+            return await _session(runtime, conn, user, ("x509",), now, credential_id=fingerprint)
         await store.audit(
             conn,
             at=now,
-            actor=user.login,
-            action="login",
-            outcome="ok",
-            employer_no=user.employer_no,
-            user_id=user.user_id,
+            actor="certificate",
+            action="login.certificate",
+            outcome="failed:unbound",
             source=source,
-            detail={"level": 3, "method": "x509"},
         )
-        return await _session(runtime, conn, user, ("x509",), now, credential_id=fingerprint)
+    raise _refused()
 
 
 @router.post("/token/refresh", summary="A new access token for a refresh token (single use)")
