@@ -7,13 +7,13 @@ from __future__ import annotations
 
 from contracts.events import auth, billing, clock, coverage, dunning, intake
 from services.runtime.consumer import Subscription
-from services.runtime.handlers import park, project_employer
+from services.runtime.handlers import feed_revocations, park, project_employer
 
 SUBSCRIPTIONS: tuple[Subscription, ...] = (
     # letter language and canton
     Subscription(auth.EmployerChanged, project_employer),
     # revocations for the token verifier (auth issue)
-    Subscription(auth.UserChanged, park),
+    Subscription(auth.UserChanged, feed_revocations),
     # data-delivery ladder (dunning issue)
     Subscription(intake.ListReceived, park),
     # data-delivery ladder (dunning issue)

@@ -483,6 +483,11 @@ class Revocations:
             del self._topics[key]
 
 
+#: The revocations of this process: every verifier the runtime builds screens with them, and
+#: `services.runtime.handlers.feed_revocations` feeds them from `auth.user-changed`.
+PROCESS_REVOCATIONS = Revocations()
+
+
 def apply_user_changed(revocations: Revocations, event: UserChanged) -> None:
     """What `auth.user-changed` means for tokens already issued (ACCESS.md hygiene)."""
     change = event.payload

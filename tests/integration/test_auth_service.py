@@ -305,3 +305,44 @@ async def test_termination_ends_the_affiliation_on_its_date(
     assert await pool.fetchval("SELECT status FROM employers WHERE employer_no=$1", A) == (
         "affiliated"
     )
+
+
+async def test_another_service_refuses_a_deregistered_users_token(
+    auth: Auth, start_runtime: StartRuntime, prefix: str, tmp_path: Path
+) -> None:
+    """Billing verifies auth's tokens locally, and stops a deregistered user's still valid
+    token once `auth.user-changed` arrives; employer A's token never reads B's invoices."""
+    settings = fast_settings(
+        prefix, data_dir=tmp_path, auth_jwks_file=tmp_path / "auth-dev-key" / "jwks.json"
+    )
+    billing = await start_runtime(spec_of("billing"), settings=settings, clock=auth.clock)
+    app = create_app(billing)
+    user = await auth.add_user(
+        A, "ida@2001", second_factor="sms", phone="+41791234562", topics=["contributions"]
+    )
+    r = await auth.password("ida@2001")
+    session = (
+        await auth.client.post(
+            "/login/sms", json={"challenge_id": r.json()["challenge_id"], "code": auth.last_sms()}
+        )
+    ).json()
+    bearer = {"Authorization": f"Bearer {session['access_token']}"}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://billing"
+    ) as client:
+        assert (await client.get(f"/employers/{A}/invoices", headers=bearer)).status_code == 200
+        other = await client.get(f"/employers/{B}/invoices", headers=bearer)
+        assert other.status_code == 403 and other.json()["code"] == "access.denied"
+        auth.clock.advance(timedelta(seconds=1))
+        gone = await auth.client.patch(
+            f"/employers/{A}/users/{user['user_id']}",
+            json={"status": "deregistered"},
+            headers=auth.admin(A),
+        )
+        assert gone.status_code == 200
+
+        async def refused() -> bool:
+            answer = await client.get(f"/employers/{A}/invoices", headers=bearer)
+            return answer.status_code == 401 and answer.json()["code"] == "auth.token_revoked"
+
+        await eventually(refused, what="billing refusing the deregistered user's token")
