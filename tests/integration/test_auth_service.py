@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 import pyotp
 import pytest
+from cryptography import x509
 from fastapi import FastAPI
 
 from contracts.events.dunning import AffiliationTerminated, AffiliationTerminatedPayload
@@ -27,6 +28,7 @@ from services.runtime.service import Runtime, create_app
 from tests.conftest import StartRuntime, fast_settings
 from tests.integration.test_pricing_service import publish
 from tests.support.kafka import eventually
+from tests.support.pki import CertificateAuthority, fingerprint, header_value
 from tests.support.tokens import TokenMint
 
 NOW = datetime(2025, 4, 10, 8, 0, tzinfo=UTC)
@@ -44,6 +46,8 @@ class Auth:
         data: Path,
     ) -> None:
         self.runtime, self.app, self.client, self.key, self.data = runtime, app, client, key, data
+        self.ca: CertificateAuthority
+        self.revoked_cert: x509.Certificate
         assert isinstance(runtime.clock, FixedClock)
         self.clock: FixedClock = runtime.clock
 
@@ -99,8 +103,16 @@ class Auth:
 @pytest.fixture
 async def auth(start_runtime: StartRuntime, prefix: str, tmp_path: Path) -> AsyncIterator[Auth]:
     key = SigningKey.load_or_create(tmp_path / "auth-dev-key")
+    ca = CertificateAuthority("bvgconnect test CA", NOW)
+    revoked = ca.issue("revoked")
+    (tmp_path / "anchors.pem").write_bytes(ca.pem())
+    (tmp_path / "crl.pem").write_bytes(ca.crl([revoked]))
     settings = fast_settings(
-        prefix, data_dir=tmp_path, auth_jwks_file=tmp_path / "auth-dev-key" / "jwks.json"
+        prefix,
+        data_dir=tmp_path,
+        auth_jwks_file=tmp_path / "auth-dev-key" / "jwks.json",
+        auth_trust_anchors_file=tmp_path / "anchors.pem",
+        auth_crl_file=tmp_path / "crl.pem",
     )
     runtime = await start_runtime(spec_of("auth"), settings=settings, clock=FixedClock(NOW))
     app = create_app(runtime)
@@ -108,6 +120,7 @@ async def auth(start_runtime: StartRuntime, prefix: str, tmp_path: Path) -> Asyn
         transport=httpx.ASGITransport(app=app, client=("192.0.2.7", 1234)), base_url="http://auth"
     ) as client:
         service = Auth(runtime, app, client, key, tmp_path)
+        service.ca, service.revoked_cert = ca, revoked
         await service.affiliate(A)
         await service.affiliate(B)
         yield service
@@ -346,3 +359,50 @@ async def test_another_service_refuses_a_deregistered_users_token(
             return answer.status_code == 401 and answer.json()["code"] == "auth.token_revoked"
 
         await eventually(refused, what="billing refusing the deregistered user's token")
+
+
+async def test_certificate_login_and_its_attacks(auth: Auth) -> None:
+    good = auth.ca.issue("connector-1")
+    expired = auth.ca.issue("old", days=30, start_days_ago=60)
+    stranger = CertificateAuthority("unknown CA", NOW).issue("connector-1")
+    for cert, login in [(good, "payroll@2001"), (expired, "old@2001")]:
+        await auth.add_user(
+            A,
+            login,
+            kind="connector",
+            second_factor="certificate",
+            certificate_fingerprint=fingerprint(cert),
+            topics=["mutations"],
+        )
+    await auth.add_user(
+        A,
+        "rev@2001",
+        kind="connector",
+        second_factor="certificate",
+        certificate_fingerprint=fingerprint(auth.revoked_cert),
+        topics=["mutations"],
+    )
+
+    async def present(cert: x509.Certificate) -> httpx.Response:
+        return await auth.client.post(
+            "/login/certificate", headers={"X-Client-Cert": header_value(cert)}
+        )
+
+    ok = await present(good)
+    assert ok.status_code == 200, ok.text
+    principal = auth.verifier().verify(ok.json()["access_token"])
+    assert principal.level == 3 and principal.kind == "connector"
+    assert principal.credential_id == fingerprint(good)
+    for cert in (expired, stranger, auth.revoked_cert):
+        refused = await present(cert)
+        assert refused.status_code == 401, refused.text
+    garbage = await auth.client.post("/login/certificate", headers={"X-Client-Cert": "%0Ajunk"})
+    assert garbage.status_code == 401
+    # a connector's password never signs in
+    assert (await auth.password("payroll@2001")).status_code == 401
+    lines = await auth.client.get(
+        "/audit", params={"action": "login.certificate"}, headers=auth.operator()
+    )
+    assert {"failed:expired", "failed:untrusted", "failed:revoked"} <= {
+        line["outcome"] for line in lines.json()
+    }
