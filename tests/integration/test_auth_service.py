@@ -4,6 +4,7 @@ the audit log, and the attacks of the auth issue, each against the running servi
 from __future__ import annotations
 
 import json
+import random
 import urllib.parse
 import uuid
 from collections.abc import AsyncIterator
@@ -406,3 +407,49 @@ async def test_certificate_login_and_its_attacks(auth: Auth) -> None:
     assert {"failed:expired", "failed:untrusted", "failed:revoked"} <= {
         line["outcome"] for line in lines.json()
     }
+
+
+def _junk(rng: random.Random, depth: int = 0) -> Any:
+    choice = rng.randrange(8 if depth < 2 else 5)
+    if choice == 0:
+        return rng.choice(["' OR 1=1 --", "\r\nX-Evil: 1", "\x00", "😀", "a" * 300, ""])
+    if choice == 1:
+        return rng.choice([0, -1, 2**63, 1e308, True])
+    if choice == 2:
+        return None
+    if choice == 3:
+        return str(uuid.uuid4())
+    if choice == 4:
+        return rng.choice(["mutations", "users", "+41791234567", "2025-13-40"])
+    if choice == 5:
+        return [_junk(rng, depth + 1) for _ in range(rng.randrange(3))]
+    keys = ["login", "password", "code", "challenge_id", "refresh_token", "topics", "status"]
+    return {rng.choice(keys): _junk(rng, depth + 1) for _ in range(rng.randrange(4))}
+
+
+async def test_fuzzed_requests_never_get_a_5xx(auth: Auth) -> None:
+    """A seeded random fuzz of every route's body, path and headers (in place of
+    schemathesis, which is not installed): 4xx only."""
+    rng = random.Random(20250410)
+    user = await auth.add_user(A, "fuzz@2001")
+    routes = [
+        ("POST", "/login/password"),
+        ("POST", "/login/sms"),
+        ("POST", "/login/totp"),
+        ("POST", "/login/certificate"),
+        ("POST", "/token/refresh"),
+        ("PUT", f"/employers/{A}"),
+        ("POST", f"/employers/{A}/users"),
+        ("PATCH", f"/employers/{A}/users/{user['user_id']}"),
+        ("GET", "/audit"),
+        ("GET", f"/employers/{A}/users"),
+    ]
+    for i in range(150):
+        method, path = routes[i % len(routes)]
+        headers = auth.admin(A) if i % 3 == 0 else auth.operator() if i % 3 == 1 else {}
+        if i % 5 == 0:
+            headers["X-Client-Cert"] = urllib.parse.quote(str(_junk(rng)))
+        r = await auth.client.request(method, path, json=_junk(rng), headers=headers)
+        assert r.status_code < 500, (method, path, r.text)
+    bad_path = await auth.client.get("/employers/0%27%20OR%201=1/users", headers=auth.admin(A))
+    assert bad_path.status_code in (403, 404, 422)
