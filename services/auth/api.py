@@ -24,6 +24,7 @@ from contracts.events.auth import EmployerChangedPayload
 from contracts.values import AccessTopic
 from services.runtime.access import Principal, require
 from services.runtime.errors import ApiError
+from services.runtime.handlers import business_day
 from services.runtime.service import Runtime, get_runtime
 
 from . import certs, domain, store
@@ -760,6 +761,58 @@ async def change_user(
             detail={"topics": topics, "revoked_credentials": len(revoked)},
         )
     return _user_json(changed)
+
+
+# -- topic waivers (employer admins) ---------------------------------------------------------
+
+
+@router.post(
+    "/employers/{employer_no}/topics/{topic}/waiver",
+    summary="Waive a topic: effective from the first day of the next month (admin, level 3)",
+)
+async def waive_topic(
+    employer_no: EmployerNo,
+    topic: AccessTopic,
+    request: Request,
+    runtime: RuntimeDep,
+    principal: Annotated[Principal, Depends(require("topics.waive"))],
+) -> dict[str, Any]:
+    """ACCESS.md: received on the business date; takes effect on the first of the next month,
+    applied by the clock (`clock.day-started`)."""
+    now = runtime.clock.now()
+    async with runtime.unit_of_work() as uow:
+        conn = uow.conn
+        received = await business_day(conn, fallback=now)
+        effective = domain.waiver_effective(received)
+        await conn.execute(
+            "INSERT INTO waivers (employer_no, topic, received_on, effective_on) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (employer_no, topic) DO NOTHING",
+            employer_no,
+            topic,
+            received,
+            effective,
+        )
+        row = await conn.fetchrow(
+            "SELECT received_on, effective_on FROM waivers WHERE employer_no = $1 AND topic = $2",
+            employer_no,
+            topic,
+        )
+        await store.audit(
+            conn,
+            at=now,
+            actor=principal.user_id,
+            action="topic.waive",
+            outcome="received",
+            employer_no=employer_no,
+            source=_source(request),
+            detail={"topic": topic},
+        )
+    assert row is not None
+    return {
+        "topic": topic,
+        "received_on": row["received_on"].isoformat(),
+        "effective_on": row["effective_on"].isoformat(),
+    }
 
 
 # -- audit log (operators) -----------------------------------------------------------------

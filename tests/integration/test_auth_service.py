@@ -18,6 +18,7 @@ import pytest
 from cryptography import x509
 from fastapi import FastAPI
 
+from contracts.events.clock import DayStarted, DayStartedPayload
 from contracts.events.dunning import AffiliationTerminated, AffiliationTerminatedPayload
 from services.auth.demo import DEMO_EMPLOYER
 from services.auth.sms import FileSmsGateway
@@ -453,3 +454,32 @@ async def test_fuzzed_requests_never_get_a_5xx(auth: Auth) -> None:
         assert r.status_code < 500, (method, path, r.text)
     bad_path = await auth.client.get("/employers/0%27%20OR%201=1/users", headers=auth.admin(A))
     assert bad_path.status_code in (403, 404, 422)
+
+
+async def test_a_waived_topic_goes_on_the_first_of_the_next_month(
+    auth: Auth, bootstrap: str, prefix: str
+) -> None:
+    """ACCESS.md: received 2025-04-10, effective 2025-05-01; applied by the clock."""
+    user = await auth.add_user(A, "jana@2001")
+    r = await auth.client.post(f"/employers/{A}/topics/mutations/waiver", headers=auth.admin(A))
+    assert r.status_code == 200, r.text
+    assert r.json()["effective_on"] == "2025-05-01"
+    for day in (date(2025, 4, 30), date(2025, 5, 1)):
+        event = DayStarted.new(
+            occurred_at=NOW,
+            employer_no=0,
+            correlation_id="clock",
+            payload=DayStartedPayload(business_date=day),
+        )
+        await publish(bootstrap, prefix, [event])
+        pool = auth.runtime.pool
+        assert pool is not None
+
+        async def seen(day: date = day) -> bool:
+            return bool(await pool.fetchval("SELECT day FROM business_day") == day)
+
+        await eventually(seen, what=f"the business day {day}")
+        topics = await pool.fetchval(
+            "SELECT topics FROM users WHERE user_id = $1", uuid.UUID(user["user_id"])
+        )
+        assert ("mutations" in topics) is (day < date(2025, 5, 1))

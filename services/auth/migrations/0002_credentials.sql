@@ -51,3 +51,13 @@ ALTER TABLE audit_log
     ADD COLUMN source  text,
     ADD COLUMN user_id uuid;
 CREATE INDEX audit_log_employer ON audit_log (employer_no, at);
+
+-- Topic waivers by employers: effective from the first day of the month after receipt.
+CREATE TABLE waivers (
+    employer_no  integer NOT NULL REFERENCES employers,
+    topic        text NOT NULL,
+    received_on  date NOT NULL,
+    effective_on date NOT NULL,
+    applied      boolean NOT NULL DEFAULT false,
+    PRIMARY KEY (employer_no, topic)
+);
