@@ -32,12 +32,12 @@ from types import MappingProxyType
 from typing import Annotated, Any, Literal, Protocol, cast, get_args
 
 from cryptography.exceptions import InvalidSignature
-from nacl.bindings import crypto_sign_open
-from nacl.exceptions import BadSignatureError
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import FastAPI, Request, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from nacl.bindings import crypto_sign_open
+from nacl.exceptions import BadSignatureError
 
 from contracts.events.auth import UserChanged
 from contracts.values import AccessTopic

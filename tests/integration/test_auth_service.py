@@ -464,6 +464,8 @@ async def test_a_waived_topic_goes_on_the_first_of_the_next_month(
     r = await auth.client.post(f"/employers/{A}/topics/mutations/waiver", headers=auth.admin(A))
     assert r.status_code == 200, r.text
     assert r.json()["effective_on"] == "2025-05-01"
+    pool = auth.runtime.pool
+    assert pool is not None
     for day in (date(2025, 4, 30), date(2025, 5, 1)):
         event = DayStarted.new(
             occurred_at=NOW,
@@ -472,8 +474,6 @@ async def test_a_waived_topic_goes_on_the_first_of_the_next_month(
             payload=DayStartedPayload(business_date=day),
         )
         await publish(bootstrap, prefix, [event])
-        pool = auth.runtime.pool
-        assert pool is not None
 
         async def seen(day: date = day) -> bool:
             return bool(await pool.fetchval("SELECT day FROM business_day") == day)
