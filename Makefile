@@ -36,6 +36,8 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_coverage_service.py
 	$(BIN)/python benchmarks/bench_coverage_service.py --instances 2
 	$(BIN)/python benchmarks/bench_dunning_day.py
+	$(BIN)/python benchmarks/bench_auth_tokens.py
+	$(BIN)/python benchmarks/bench_auth_login.py
 
 contracts: $(STAMP)
 	$(BIN)/bvgconnect contracts export

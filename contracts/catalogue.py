@@ -68,7 +68,7 @@ CATALOGUE: tuple[Topic, ...] = (
     _topic(dunning.DunningFeeCharged, _E, "dunning", ("billing",)),
     _topic(dunning.AffiliationTerminated, _E, "dunning", ("auth",)),
     _topic(dunning.NotificationSent, _E, "dunning", ()),
-    _topic(clock.DayStarted, _E, "clock", ("billing", "dunning", "intake")),
+    _topic(clock.DayStarted, _E, "clock", ("auth", "billing", "dunning", "intake")),
 )
 
 _BY_NAME = {t.name: t for t in CATALOGUE}

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 from datetime import date, datetime
 
-from argon2 import PasswordHasher
-
 from contracts.events.auth import EmployerChangedPayload, PostalAddress
 from services.runtime.outbox import UnitOfWork
 
+from .api import HASHER
 from .store import save_employer, save_user
 
 DEMO_EMPLOYER_NO = 1001
 DEMO_LOGIN = "demo.hr@1001"
 # A demo credential for a local sandbox, printed at start-up on purpose.
 DEMO_PASSWORD = "demo-portal-2026"  # noqa: S105
+
+DEMO_PHONE = "+41790000000"
 
 DEMO_EMPLOYER = EmployerChangedPayload(
     name="DEMO TEMPORÄR AG",
@@ -43,7 +44,15 @@ async def load_demo(uow: UnitOfWork, *, now: datetime) -> bool:
         employer_no=DEMO_EMPLOYER_NO,
         login=DEMO_LOGIN,
         topics=list(DEMO_EMPLOYER.enabled_topics),
-        password_hash=PasswordHasher().hash(DEMO_PASSWORD),
+        password_hash=HASHER.hash(DEMO_PASSWORD),
         now=now,
+    )
+    # The demo user administers its employer and gets SMS codes in the data folder's
+    # sms-outbox.jsonl (the development gateway).
+    await uow.conn.execute(
+        "UPDATE users SET admin = true, phone = $2, password_changed_at = $3 WHERE login = $1",
+        DEMO_LOGIN,
+        DEMO_PHONE,
+        now,
     )
     return True

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from services.runtime.handlers import BUSINESS_DAY_MIGRATIONS
 from services.runtime.service import ServiceSpec
 
+from .api import router
 from .handlers import PRODUCES, SUBSCRIPTIONS
 
 
@@ -16,4 +18,6 @@ def spec() -> ServiceSpec:
         migrations=Path(__file__).parent / "migrations",
         subscriptions=SUBSCRIPTIONS,
         produces=PRODUCES,
+        routers=(router,),
+        extra_migrations=(BUSINESS_DAY_MIGRATIONS,),
     )

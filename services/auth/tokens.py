@@ -94,6 +94,8 @@ class SigningKey:
         lifetime_s: int = MAX_LIFETIME_S,
         ahv: str | None = None,
         session_id: str | None = None,
+        methods: list[str] | None = None,
+        credential_id: str | None = None,
     ) -> str:
         """A signed access token with the claims `services.runtime.access` verifies."""
         if not 0 < lifetime_s <= MAX_LIFETIME_S:
@@ -105,7 +107,7 @@ class SigningKey:
             "sub": str(user_id),
             "kind": kind,
             "topics": sorted(set(topics)),
-            "amr": METHODS_BY_LEVEL[level],
+            "amr": methods or METHODS_BY_LEVEL[level],
             "acr": str(level),
             "iat": issued,
             "exp": issued + lifetime_s,
@@ -116,6 +118,8 @@ class SigningKey:
             claims["emp"] = employer_no
         if ahv is not None:
             claims["ahv"] = ahv
+        if credential_id is not None:
+            claims["cid"] = credential_id
         return jwt.encode(
             claims, self.private_key, algorithm="EdDSA", headers={"kid": self.kid, "typ": "at+jwt"}
         )

@@ -21,7 +21,12 @@ from typing import Any, Literal
 from contracts.envelope import Envelope
 from contracts.events import auth, billing, clock, dunning, pricing
 from services.runtime.consumer import Subscription
-from services.runtime.handlers import business_day, park, project_business_day, project_employer
+from services.runtime.handlers import (
+    business_day,
+    feed_revocations,
+    project_business_day,
+    project_employer,
+)
 from services.runtime.outbox import UnitOfWork, derived_event_id
 from services.runtime.settings import Settings
 
@@ -462,7 +467,7 @@ async def on_day_started(uow: UnitOfWork, event: Envelope) -> None:
 SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription(auth.EmployerChanged, project_employer),
     # revocations for the token verifier: the auth issue wires them (parked meanwhile)
-    Subscription(auth.UserChanged, park),
+    Subscription(auth.UserChanged, feed_revocations),
     Subscription(pricing.RowPriced, on_row_priced),
     Subscription(pricing.ListPriced, on_list_priced),
     Subscription(pricing.PricingFeeCharged, on_fee),

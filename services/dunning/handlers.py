@@ -14,7 +14,13 @@ from decimal import Decimal
 from contracts.envelope import Envelope
 from contracts.events import auth, billing, clock, coverage, dunning, intake
 from services.runtime.consumer import Subscription
-from services.runtime.handlers import business_day, park, project_business_day, project_employer
+from services.runtime.handlers import (
+    business_day,
+    feed_revocations,
+    park,
+    project_business_day,
+    project_employer,
+)
 from services.runtime.outbox import UnitOfWork, derived_event_id
 
 from . import domain, store
@@ -178,7 +184,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     # letter language and canton
     Subscription(auth.EmployerChanged, project_employer),
     # revocations for the token verifier (auth issue)
-    Subscription(auth.UserChanged, park),
+    Subscription(auth.UserChanged, feed_revocations),
     # tasks and messages (not built yet: parked)
     Subscription(intake.ListReceived, park),
     # data-delivery ladder

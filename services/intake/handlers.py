@@ -25,7 +25,12 @@ from contracts.events import auth, billing, clock, intake, pricing
 from contracts.events.intake import MAX_ROWS_PER_PART
 from contracts.values import Language, Payload, Period
 from services.runtime.consumer import Subscription, is_transient
-from services.runtime.handlers import business_day, park, project_business_day, project_employer
+from services.runtime.handlers import (
+    business_day,
+    feed_revocations,
+    project_business_day,
+    project_employer,
+)
 from services.runtime.outbox import UnitOfWork, derived_event_id
 from services.runtime.service import Runtime
 
@@ -177,7 +182,7 @@ async def on_invoice_issued(uow: UnitOfWork, event: Envelope) -> None:
 SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription(auth.EmployerChanged, project_employer),
     # revocations for the token verifier: the auth issue wires them (parked meanwhile)
-    Subscription(auth.UserChanged, park),
+    Subscription(auth.UserChanged, feed_revocations),
     Subscription(pricing.RowPriced, on_row_priced),
     Subscription(SubmittedPart, on_part_submitted),
     Subscription(billing.InvoiceIssued, on_invoice_issued),

@@ -36,6 +36,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from fastapi import FastAPI, Request, Security
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from nacl.bindings import crypto_sign_open
+from nacl.exceptions import BadSignatureError
 
 from contracts.events.auth import UserChanged
 from contracts.values import AccessTopic
@@ -483,6 +485,11 @@ class Revocations:
             del self._topics[key]
 
 
+#: The revocations of this process: every verifier the runtime builds screens with them, and
+#: `services.runtime.handlers.feed_revocations` feeds them from `auth.user-changed`.
+PROCESS_REVOCATIONS = Revocations()
+
+
 def apply_user_changed(revocations: Revocations, event: UserChanged) -> None:
     """What `auth.user-changed` means for tokens already issued (ACCESS.md hygiene)."""
     change = event.payload
@@ -494,6 +501,13 @@ def apply_user_changed(revocations: Revocations, event: UserChanged) -> None:
 
 
 # -- the verifier --------------------------------------------------------------------------
+
+
+def _verify_ed25519(key: Ed25519PublicKey, signature: bytes, message: bytes) -> None:
+    """Ed25519 by libsodium (PyNaCl): about twice OpenSSL's rate through `cryptography` on
+    this kind of machine (benchmarks/bench_auth_tokens.py), and stricter (canonical S, no
+    small-order keys). Raises `BadSignatureError` (or `ValueError` for a malformed key)."""
+    crypto_sign_open(signature + message, key.public_bytes_raw())
 
 
 def _number(claims: Mapping[str, Any], name: str) -> float:
@@ -601,8 +615,8 @@ class TokenVerifier:
             signature = _b64url_decode(encoded_signature)
             if len(signature) != 64:  # RFC 8032 §5.1.6
                 raise InvalidSignature
-            key.verify(signature, f"{encoded_header}.{encoded_claims}".encode("ascii"))
-        except (InvalidSignature, binascii.Error):
+            _verify_ed25519(key, signature, f"{encoded_header}.{encoded_claims}".encode("ascii"))
+        except (InvalidSignature, BadSignatureError, binascii.Error):
             raise _invalid("bad signature") from None
         claims = _json_object(encoded_claims, "claims")
         return self._principal(claims, now), kid

@@ -6,9 +6,10 @@ from datetime import date, datetime
 from pathlib import Path
 
 from contracts.envelope import Envelope
-from contracts.events.auth import EmployerChanged
+from contracts.events.auth import EmployerChanged, UserChanged
 from contracts.events.clock import DayStarted
 
+from .access import PROCESS_REVOCATIONS, apply_user_changed
 from .clock import business_date
 from .db import Connection
 from .outbox import UnitOfWork
@@ -82,3 +83,15 @@ async def park(uow: UnitOfWork, event: Envelope) -> None:
         event.employer_no,
         event.model_dump_json(),
     )
+
+
+async def feed_revocations(uow: UnitOfWork, event: Envelope) -> None:
+    """`auth.user-changed` into this process's token verifier (ACCESS.md: a deregistered
+    user, a revoked certificate or a withdrawn topic stops existing tokens at once).
+
+    Applied when the event is handled, before its transaction commits: a revocation that is
+    redelivered is applied again, which changes nothing. Held in memory: a restarted process
+    learns only the changes it consumes afterwards (its group offset is past the older ones).
+    """
+    assert isinstance(event, UserChanged)
+    apply_user_changed(PROCESS_REVOCATIONS, event)

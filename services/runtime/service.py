@@ -27,6 +27,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from contracts.envelope import Envelope
 
 from .access import (
+    PROCESS_REVOCATIONS,
     KeySet,
     TokenVerifier,
     build_token_verifier,
@@ -474,9 +475,13 @@ def _token_verifier(runtime: Runtime) -> TokenVerifier:
     s = runtime.settings
     if not _keys_configured(s):
         return TokenVerifier(
-            KeySet({}), issuer=s.auth_issuer, audience=s.auth_audience, clock=runtime.clock
+            KeySet({}),
+            issuer=s.auth_issuer,
+            audience=s.auth_audience,
+            clock=runtime.clock,
+            revocations=PROCESS_REVOCATIONS,
         )
-    return build_token_verifier(s, runtime.clock)
+    return build_token_verifier(s, runtime.clock, PROCESS_REVOCATIONS)
 
 
 def get_runtime(request: Request) -> Runtime:

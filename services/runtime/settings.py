@@ -115,6 +115,30 @@ class Settings(BaseSettings):
         default=10000, ge=0, le=1000000, description="Verified tokens remembered; 0: none."
     )
 
+    # -- auth: signing key, SMS gateway, password age (services/auth) ----------------------
+    auth_signing_key_dir: Path | None = Field(
+        default=None,
+        description="Folder of auth's Ed25519 signing key (created if empty); default: "
+        "<BVG_DATA_DIR>/auth-dev-key, the folder `bvgconnect up` and `token` use.",
+    )
+    auth_sms_gateway_url: str = Field(
+        default="",
+        pattern=r"^(https?://\S+)?$",
+        description="HTTP SMS gateway (production); empty: SMS go to a file in the data folder.",
+    )
+    auth_password_max_age_days: int = Field(
+        default=365, ge=0, le=3650, description="Maximum password age; 0 disables it."
+    )
+    auth_trust_anchors_file: Path | None = Field(
+        default=None, description="PEM file of the CA certificates client certificates chain to."
+    )
+    auth_crl_file: Path | None = Field(
+        default=None, description="PEM file of the certificate revocation lists of those CAs."
+    )
+    auth_refresh_lifetime_s: int = Field(
+        default=8 * 3600, ge=60, le=7 * 86400, description="Lifetime of a refresh token."
+    )
+
     # -- billing: the foundation as payee, and when invoices go out (RULES §8) ---------------
     billing_qr_iban: str = Field(
         default="CH4431999123000889012",

@@ -105,6 +105,37 @@ def assert_upload_is_checked_and_priced(env: dict[str, str], intake: str) -> Non
         assert refused.code == 401
 
 
+def _post_json(url: str, body: dict[str, str]) -> dict[str, str]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        result: dict[str, str] = json.loads(answer.read())
+        return result
+
+
+def demo_login_works_at_intake(auth_url: str, intake_url: str, sms_file: Path) -> None:
+    from services.auth.demo import DEMO_LOGIN, DEMO_PASSWORD
+
+    first = _post_json(
+        f"{auth_url}/login/password", {"login": DEMO_LOGIN, "password": DEMO_PASSWORD}
+    )
+    assert first["method"] == "sms"
+    code = json.loads(sms_file.read_text().splitlines()[-1])["text"].split(": ", 1)[1][:6]
+    session = _post_json(
+        f"{auth_url}/login/sms", {"challenge_id": first["challenge_id"], "code": code}
+    )
+    template = urllib.request.Request(
+        f"{intake_url}/employers/{EMPLOYER_NO}/lists/template",
+        headers={"Authorization": f"Bearer {session['access_token']}"},
+    )
+    with urllib.request.urlopen(template, timeout=10) as answer:
+        assert answer.status == 200
+
+
 def test_up_runs_all_services_and_stops_cleanly(tmp_path: Path) -> None:
     base = free_base()
     env = {
@@ -136,6 +167,13 @@ def test_up_runs_all_services_and_stops_cleanly(tmp_path: Path) -> None:
 
         # A list uploaded over HTTP flows intake → coverage → pricing → back into its report.
         assert_upload_is_checked_and_priced(env, f"http://127.0.0.1:{ports['intake']}")
+        # The demo user signs in at auth (password + SMS code from the development sink);
+        # intake accepts auth's token: one development key for `token` and real logins.
+        demo_login_works_at_intake(
+            f"http://127.0.0.1:{ports['auth']}",
+            f"http://127.0.0.1:{ports['intake']}",
+            tmp_path / "data" / "sms-outbox.jsonl",
+        )
 
         tick = run_cli(env, "clock", "tick", "--date", "2026-01-15")
         assert tick.returncode == 0, tick.stderr

@@ -325,7 +325,10 @@ def test_catalogue_lookups() -> None:
         "coverage.changed.v1",
         "coverage.finding.v1",
     ]
-    assert [t.name for t in consumed_by("auth")] == ["dunning.affiliation-terminated.v1"]
+    assert {t.name for t in consumed_by("auth")} == {
+        "dunning.affiliation-terminated.v1",
+        "clock.day-started.v1",
+    }
     assert {t.name for t in consumed_by("pricing")} == {
         "auth.employer-changed.v1",
         "intake.list-checked.v1",

@@ -1,0 +1,849 @@
+"""HTTP API of auth: logins (password, SMS, TOTP, certificate), refresh, JWKS, employers,
+users and the audit log (ACCESS.md, RULES §11).
+
+Login answers never tell whether a user ID exists: an unknown user and a wrong password get
+the same answer after the same Argon2 work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Annotated, Any, Literal
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from fastapi import APIRouter, Depends, Path, Query, Request
+from pydantic import BaseModel, Field
+
+from contracts.events.auth import EmployerChangedPayload
+from contracts.values import AccessTopic
+from services.runtime.access import Principal, require
+from services.runtime.errors import ApiError
+from services.runtime.handlers import business_day
+from services.runtime.service import Runtime, get_runtime
+
+from . import certs, domain, store
+from .sms import FileSmsGateway, HttpSmsGateway, SmsGateway
+from .tokens import MAX_LIFETIME_S, SigningKey
+
+router = APIRouter(tags=["auth"])
+
+EmployerNo = Annotated[int, Path(ge=1, le=99_999_999, description="Employer number.")]
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+Operator = Annotated[Principal, Depends(require("operator"))]
+UserAdmin = Annotated[Principal, Depends(require("users.manage"))]
+
+HASHER = PasswordHasher(
+    time_cost=domain.ARGON2_TIME_COST,
+    memory_cost=domain.ARGON2_MEMORY_KIB,
+    parallelism=domain.ARGON2_PARALLELISM,
+)
+#: Verified against when the user ID is unknown, so both cost the same (no existence leak).
+_DUMMY_HASH = HASHER.hash(secrets.token_urlsafe(16))
+
+Login = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._@+-]+$")]
+Secret = Annotated[str, Field(min_length=1, max_length=256)]
+
+
+# -- the parts of the service a request needs ----------------------------------------------
+
+
+@dataclass
+class AuthParts:
+    key: SigningKey
+    sms: SmsGateway
+    policy: domain.PasswordPolicy
+
+
+_PARTS: dict[int, AuthParts] = {}
+
+
+def parts_of(runtime: Runtime) -> AuthParts:
+    """The signing key (settings' folder, default the data folder's development key, as
+    `bvgconnect up` and `token` use) and the SMS gateway of this runtime."""
+    found = _PARTS.get(id(runtime))
+    if found is None:
+        s = runtime.settings
+        folder = s.auth_signing_key_dir or s.data_dir / "auth-dev-key"
+        sms: SmsGateway = (
+            HttpSmsGateway(s.auth_sms_gateway_url)
+            if s.auth_sms_gateway_url
+            else FileSmsGateway(s.data_dir / "sms-outbox.jsonl")
+        )
+        found = AuthParts(
+            key=SigningKey.load_or_create(folder),
+            sms=sms,
+            policy=domain.PasswordPolicy(max_age_days=s.auth_password_max_age_days),
+        )
+        _PARTS[id(runtime)] = found
+    return found
+
+
+def _pool(runtime: Runtime) -> Any:
+    assert runtime.pool is not None
+    return runtime.pool
+
+
+def _source(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _refused() -> ApiError:
+    return ApiError(
+        401,
+        "auth.login_failed",
+        "The user ID or the credential is wrong, or the account cannot sign in.",
+    )
+
+
+class Throttled(ApiError):
+    def __init__(self, verdict: domain.Verdict) -> None:
+        if verdict.locked:
+            super().__init__(
+                429,
+                "auth.locked",
+                f"Too many failed sign-ins: locked for {verdict.retry_after_s} seconds. "
+                "If this was not you, change your password.",
+                headers={"Retry-After": str(verdict.retry_after_s)},
+            )
+        else:
+            super().__init__(
+                429,
+                "auth.slow_down",
+                f"Too many failed sign-ins: try again in {verdict.retry_after_s} seconds.",
+                headers={"Retry-After": str(verdict.retry_after_s)},
+            )
+
+
+# -- brute force ---------------------------------------------------------------------------
+
+
+def _keys(login: str, source: str) -> tuple[tuple[str, domain.Throttle], ...]:
+    return (
+        (f"user:{login.lower()}", domain.USER_THROTTLE),
+        (f"addr:{source}", domain.ADDRESS_THROTTLE),
+    )
+
+
+async def _check_throttle(conn: Any, login: str, source: str, now: datetime) -> ApiError | None:
+    for key, throttle in _keys(login, source):
+        failures, last = await store.throttle_state(conn, key)
+        verdict = domain.judge_attempt(failures, last, now, throttle)
+        if not verdict.allowed:
+            await store.audit(
+                conn,
+                at=now,
+                actor=login,
+                action="login",
+                outcome="throttled" if not verdict.locked else "locked",
+                source=source,
+            )
+            return Throttled(verdict)
+    return None
+
+
+async def _fail(
+    runtime: Runtime, conn: Any, login: str, source: str, now: datetime, user: store.User | None
+) -> None:
+    """Count a failure per user and per address; a fresh lockout is told to the owner."""
+    for key, throttle in _keys(login, source):
+        failures = await store.record_failure(conn, key, now, throttle.window.total_seconds())
+        if failures == throttle.lock_after:
+            await store.audit(
+                conn,
+                at=now,
+                actor=login,
+                action="lockout",
+                outcome="locked",
+                employer_no=user.employer_no if user else None,
+                user_id=user.user_id if user else None,
+                source=source,
+                detail={"key": key.split(":", 1)[0]},
+            )
+            if user is not None and user.phone and key.startswith("user:"):
+                await parts_of(runtime).sms.send(
+                    user.phone,
+                    "bvgconnect: your account was locked after repeated failed sign-ins. "
+                    "If this was not you, change your password.",
+                    at=now,
+                )
+    await store.audit(
+        conn,
+        at=now,
+        actor=login,
+        action="login",
+        outcome="failed",
+        employer_no=user.employer_no if user else None,
+        user_id=user.user_id if user else None,
+        source=source,
+    )
+
+
+# -- tokens --------------------------------------------------------------------------------
+
+
+async def _session(
+    runtime: Runtime,
+    conn: Any,
+    user: store.User,
+    methods: tuple[str, ...],
+    now: datetime,
+    *,
+    session_id: str | None = None,
+    credential_id: str | None = None,
+) -> dict[str, Any]:
+    """An access token (≤ 15 minutes) and a single-use refresh token for the user."""
+    topics = await store.enabled_topics(conn, user.employer_no)
+    if topics is None or user.status != "active":
+        raise _refused()
+    granted = sorted(set(user.topics) & set(topics))
+    level = domain.level_of(methods)
+    sid = session_id or uuid.uuid4().hex
+    token = parts_of(runtime).key.issue(
+        now=now,
+        user_id=user.user_id,
+        kind=user.token_kind,
+        employer_no=user.employer_no,
+        topics=granted,
+        level=level,
+        ahv=user.ahv if user.kind == "private" else None,
+        session_id=sid,
+        methods=list(methods),
+        credential_id=credential_id,
+    )
+    refresh = secrets.token_urlsafe(32)
+    await conn.execute(
+        "INSERT INTO refresh_tokens (token_hash, user_id, session_id, methods, expires_at) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        _sha256(refresh),
+        user.user_id,
+        sid,
+        list(methods),
+        now + timedelta(seconds=runtime.settings.auth_refresh_lifetime_s),
+    )
+    body: dict[str, Any] = {
+        "access_token": token,
+        "token_type": "Bearer",
+        "expires_in": MAX_LIFETIME_S,
+        "refresh_token": refresh,
+        "level": level,
+        "topics": granted,
+    }
+    if user.password_changed_at is not None and domain.password_expired(
+        user.password_changed_at, now, policy=parts_of(runtime).policy
+    ):
+        body["password_expired"] = True
+    return body
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+@router.get("/.well-known/jwks.json", summary="The public keys access tokens are signed with")
+async def jwks(runtime: RuntimeDep) -> dict[str, list[dict[str, str]]]:
+    return parts_of(runtime).key.jwks()
+
+
+# -- logins --------------------------------------------------------------------------------
+
+
+class PasswordLogin(BaseModel):
+    login: Login
+    password: Secret
+
+
+class CodeLogin(BaseModel):
+    challenge_id: uuid.UUID
+    code: Annotated[str, Field(min_length=1, max_length=16)]
+
+
+class Refresh(BaseModel):
+    refresh_token: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+async def _verify_password(user: store.User | None, password: str) -> bool:
+    """Argon2id in a worker thread; the same work for an unknown user."""
+    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    try:
+        await asyncio.to_thread(HASHER.verify, stored, password)
+    except (VerificationError, InvalidHashError):
+        return False
+    return user is not None and user.password_hash is not None
+
+
+async def _first_factor(
+    runtime: Runtime, conn: Any, body: PasswordLogin, source: str, now: datetime
+) -> ApiError | dict[str, Any] | tuple[store.User, str, uuid.UUID, str]:
+    """The password check; a refusal is returned, so that its failure count commits."""
+    code = ""
+    user = await store.user_by_login(conn, body.login)
+    ok = await _verify_password(user, body.password)
+    if not ok or user is None or user.status != "active" or user.kind == "connector":
+        await _fail(runtime, conn, body.login, source, now, user)
+        return _refused()
+    await store.clear_failures(conn, f"user:{body.login.lower()}")
+    if user.password_hash and HASHER.check_needs_rehash(user.password_hash):
+        new_hash = await asyncio.to_thread(HASHER.hash, body.password)
+        await conn.execute(
+            "UPDATE users SET password_hash = $2 WHERE user_id = $1", user.user_id, new_hash
+        )
+    if user.totp_secret:
+        method = "totp"
+        code_hash = None
+    elif user.phone:
+        method = "sms"
+        code = domain.new_sms_code()
+        code_hash = _sha256(code)
+    elif domain.may_stop_at_level_1(user.kind):
+        await store.audit(
+            conn,
+            at=now,
+            actor=body.login,
+            action="login",
+            outcome="ok",
+            employer_no=user.employer_no,
+            user_id=user.user_id,
+            source=source,
+            detail={"level": 1},
+        )
+        return await _session(runtime, conn, user, ("pwd",), now)
+    else:
+        await _fail(runtime, conn, body.login, source, now, user)
+        return _refused()
+    challenge_id = uuid.uuid4()
+    await conn.execute(
+        "INSERT INTO challenges (challenge_id, user_id, method, code_hash, issued_at) "
+        "VALUES ($1, $2, $3, $4, $5)",
+        challenge_id,
+        user.user_id,
+        method,
+        code_hash,
+        now,
+    )
+    await store.audit(
+        conn,
+        at=now,
+        actor=body.login,
+        action="login.password",
+        outcome="ok",
+        employer_no=user.employer_no,
+        user_id=user.user_id,
+        source=source,
+        detail={"next": method},
+    )
+    return user, method, challenge_id, code
+
+
+@router.post("/login/password", summary="First factor: user ID and password")
+async def login_password(
+    body: PasswordLogin, request: Request, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """Level 1 for a private user; else a challenge for the second factor (sms or totp)."""
+    now, source = runtime.clock.now(), _source(request)
+    refusal: ApiError | None = None
+    async with runtime.unit_of_work() as uow:
+        conn = uow.conn
+        refusal = await _check_throttle(conn, body.login, source, now)
+        if refusal is None:
+            result = await _first_factor(runtime, conn, body, source, now)
+            if isinstance(result, ApiError):
+                refusal = result
+    if refusal is not None:  # after the commit: the failure counts and is audited
+        raise refusal
+    if isinstance(result, dict):
+        return result
+    assert not isinstance(result, ApiError)
+    user, method, challenge_id, code = result
+
+    if method == "sms":
+        assert user.phone is not None
+        await parts_of(runtime).sms.send(
+            user.phone, f"bvgconnect sign-in code: {code} (valid 5 minutes)", at=now
+        )
+    answer: dict[str, Any] = {"challenge_id": str(challenge_id), "method": method}
+    if method == "totp" and not user.totp_confirmed:
+        answer["enrolment"] = True
+    if user.kind == "private":
+        answer["level_1_allowed"] = True
+    return answer
+
+
+async def _challenge(conn: Any, challenge_id: uuid.UUID, method: str) -> Any:
+    return await conn.fetchrow(
+        "SELECT * FROM challenges WHERE challenge_id = $1 AND method = $2 FOR UPDATE",
+        challenge_id,
+        method,
+    )
+
+
+@router.post("/login/sms", summary="Second factor: the SMS passcode")
+async def login_sms(body: CodeLogin, request: Request, runtime: RuntimeDep) -> dict[str, Any]:
+    now, source = runtime.clock.now(), _source(request)
+    async with runtime.unit_of_work() as uow:
+        conn = uow.conn
+        row = await _challenge(conn, body.challenge_id, "sms")
+        if row is None:
+            raise _refused()
+        user = await store.user_by_id(conn, row["user_id"])
+        assert user is not None
+        why = domain.sms_code_usable(row["issued_at"], row["tries"], row["used"], now)
+        if why is None and domain.codes_equal(_sha256(body.code), row["code_hash"]):
+            await conn.execute(
+                "UPDATE challenges SET used = true WHERE challenge_id = $1", body.challenge_id
+            )
+            await store.audit(
+                conn,
+                at=now,
+                actor=user.login,
+                action="login",
+                outcome="ok",
+                employer_no=user.employer_no,
+                user_id=user.user_id,
+                source=source,
+                detail={"level": 2, "method": "sms"},
+            )
+            return await _session(runtime, conn, user, ("pwd", "sms"), now)
+        await conn.execute(
+            "UPDATE challenges SET tries = tries + 1 WHERE challenge_id = $1", body.challenge_id
+        )
+        await store.audit(
+            conn,
+            at=now,
+            actor=user.login,
+            action="login.sms",
+            outcome=f"failed:{why or 'code'}",
+            employer_no=user.employer_no,
+            user_id=user.user_id,
+            source=source,
+        )
+    raise ApiError(
+        401,
+        f"auth.sms_{why}" if why else "auth.login_failed",
+        {
+            "used": "This code was used already; sign in again.",
+            "expired": "The SMS code has expired; sign in again for a new one.",
+            "tries": "Too many wrong codes; sign in again for a new one.",
+        }.get(why or "", "The code is wrong."),
+    )
+
+
+@router.post("/login/totp", summary="Second factor: the one-time password (TOTP)")
+async def login_totp(body: CodeLogin, request: Request, runtime: RuntimeDep) -> dict[str, Any]:
+    """The first correct code after enrolment confirms it; a code once accepted is refused."""
+    now, source = runtime.clock.now(), _source(request)
+    async with runtime.unit_of_work() as uow:
+        conn = uow.conn
+        row = await _challenge(conn, body.challenge_id, "totp")
+        if row is None:
+            raise _refused()
+        user = await store.user_by_id(conn, row["user_id"])
+        assert user is not None and user.totp_secret is not None
+        why = domain.sms_code_usable(row["issued_at"], row["tries"], row["used"], now)
+        step = (
+            domain.totp_match(user.totp_secret, body.code, now, user.totp_last_step)
+            if why is None
+            else None
+        )
+        if step is not None:
+            await conn.execute(
+                "UPDATE challenges SET used = true WHERE challenge_id = $1", body.challenge_id
+            )
+            await conn.execute(
+                "UPDATE users SET totp_last_step = $2, totp_confirmed = true WHERE user_id = $1",
+                user.user_id,
+                step,
+            )
+            await store.audit(
+                conn,
+                at=now,
+                actor=user.login,
+                action="login",
+                outcome="ok",
+                employer_no=user.employer_no,
+                user_id=user.user_id,
+                source=source,
+                detail={"level": 2, "method": "totp", "enrolment": not user.totp_confirmed},
+            )
+            return await _session(runtime, conn, user, ("pwd", "otp"), now)
+        await conn.execute(
+            "UPDATE challenges SET tries = tries + 1 WHERE challenge_id = $1", body.challenge_id
+        )
+        await store.audit(
+            conn,
+            at=now,
+            actor=user.login,
+            action="login.totp",
+            outcome="failed",
+            employer_no=user.employer_no,
+            user_id=user.user_id,
+            source=source,
+        )
+    raise ApiError(401, "auth.otp_invalid", "The one-time password is wrong or was used already.")
+
+
+@router.post("/login/certificate", summary="Level 3: the client certificate (TLS terminator)")
+async def login_certificate(request: Request, runtime: RuntimeDep) -> dict[str, Any]:
+    """The TLS terminator verified the TLS handshake (proof of the private key) and passes the
+    client certificate URL-encoded in `X-Client-Cert`; it must strip that header from
+    clients. Here: chain, validity, CRL, and the binding to one user by SHA-256 fingerprint."""
+    now, source = runtime.clock.now(), _source(request)
+    header = request.headers.get("x-client-cert", "")
+    try:
+        fingerprint = certs.verify_client_certificate(header, runtime.settings, now)
+    except certs.CertificateRefused as exc:
+        async with runtime.unit_of_work() as uow:
+            await store.audit(
+                uow.conn,
+                at=now,
+                actor="certificate",
+                action="login.certificate",
+                outcome=f"failed:{exc.reason}",
+                source=source,
+            )
+        raise ApiError(401, "auth.certificate_refused", str(exc)) from None
+    async with runtime.unit_of_work() as uow:
+        conn = uow.conn
+        user = await store.user_by_fingerprint(conn, fingerprint)
+        if user is not None and user.status == "active":
+            await store.audit(
+                conn,
+                at=now,
+                actor=user.login,
+                action="login",
+                outcome="ok",
+                employer_no=user.employer_no,
+                user_id=user.user_id,
+                source=source,
+                detail={"level": 3, "method": "x509"},
+            )
+            return await _session(runtime, conn, user, ("x509",), now, credential_id=fingerprint)
+        await store.audit(
+            conn,
+            at=now,
+            actor="certificate",
+            action="login.certificate",
+            outcome="failed:unbound",
+            source=source,
+        )
+    raise _refused()
+
+
+@router.post("/token/refresh", summary="A new access token for a refresh token (single use)")
+async def refresh(body: Refresh, request: Request, runtime: RuntimeDep) -> dict[str, Any]:
+    """Re-reads the user, so a deregistration or a withdrawn topic applies at once."""
+    now = runtime.clock.now()
+    async with runtime.unit_of_work() as uow:
+        conn = uow.conn
+        row = await conn.fetchrow(
+            "UPDATE refresh_tokens SET used_at = $2 WHERE token_hash = $1 AND used_at IS NULL "
+            "AND expires_at > $2 RETURNING user_id, session_id, methods",
+            _sha256(body.refresh_token),
+            now,
+        )
+        if row is None:
+            raise ApiError(401, "auth.refresh_invalid", "The refresh token is not valid.")
+        user = await store.user_by_id(conn, row["user_id"])
+        if user is None or user.status != "active":
+            raise ApiError(401, "auth.refresh_invalid", "The refresh token is not valid.")
+        methods = tuple(row["methods"])
+        credential = user.cert_fingerprint if methods == ("x509",) else None
+        if methods == ("x509",) and credential is None:
+            raise ApiError(401, "auth.refresh_invalid", "The refresh token is not valid.")
+        return await _session(
+            runtime,
+            conn,
+            user,
+            methods,
+            now,
+            session_id=row["session_id"],
+            credential_id=credential,
+        )
+
+
+# -- employers (operators) ------------------------------------------------------------------
+
+
+@router.put("/employers/{employer_no}", summary="Affiliate or change an employer (operator)")
+async def put_employer(
+    employer_no: EmployerNo,
+    body: EmployerChangedPayload,
+    request: Request,
+    runtime: RuntimeDep,
+    principal: Operator,
+) -> dict[str, Any]:
+    now = runtime.clock.now()
+    async with runtime.unit_of_work() as uow:
+        await store.save_employer(uow, employer_no, body, now=now)
+        await store.audit(
+            uow.conn,
+            at=now,
+            actor=principal.user_id,
+            action="employer.change",
+            outcome="ok",
+            employer_no=employer_no,
+            source=_source(request),
+        )
+    return {"employer_no": employer_no, "status": body.status}
+
+
+# -- users (employer admins) ----------------------------------------------------------------
+
+
+class NewUser(BaseModel):
+    login: Login
+    password: Annotated[str, Field(min_length=1, max_length=256)]
+    kind: Literal["connect", "connector"] = "connect"
+    admin: bool = False
+    topics: list[AccessTopic] = Field(default_factory=list, max_length=5)
+    phone: Annotated[str | None, Field(pattern=r"^\+[0-9]{8,15}$")] = None
+    second_factor: Literal["sms", "totp", "certificate"] = "totp"
+    certificate_fingerprint: Annotated[str | None, Field(pattern=r"^[0-9a-f]{64}$")] = None
+
+
+class UserChange(BaseModel):
+    topics: list[AccessTopic] | None = Field(default=None, max_length=5)
+    status: Literal["active", "deregistered"] | None = None
+    revoke_certificate: bool = False
+
+
+def _user_json(user: store.User) -> dict[str, Any]:
+    return {
+        "user_id": str(user.user_id),
+        "login": user.login,
+        "kind": user.kind,
+        "admin": user.admin,
+        "status": user.status,
+        "topics": sorted(user.topics),
+        "totp": user.totp_confirmed,
+        "sms": user.phone is not None,
+        "certificate": user.cert_fingerprint is not None,
+    }
+
+
+@router.get("/employers/{employer_no}/users", summary="The employer's users (admin, level 3)")
+async def list_users(
+    employer_no: EmployerNo, runtime: RuntimeDep, principal: UserAdmin
+) -> list[dict[str, Any]]:
+    async with _pool(runtime).acquire() as conn:
+        return [_user_json(u) for u in await store.users_of(conn, employer_no)]
+
+
+@router.post(
+    "/employers/{employer_no}/users", status_code=201, summary="Add a user (admin, level 3)"
+)
+async def add_user(
+    employer_no: EmployerNo,
+    body: NewUser,
+    request: Request,
+    runtime: RuntimeDep,
+    principal: UserAdmin,
+) -> dict[str, Any]:
+    now = runtime.clock.now()
+    problems = domain.password_problems(
+        body.password, login=body.login, policy=parts_of(runtime).policy
+    )
+    if problems:
+        raise ApiError(422, "auth.weak_password", "The password needs: " + "; ".join(problems))
+    if body.second_factor == "sms" and body.phone is None:
+        raise ApiError(422, "request.invalid", "An SMS second factor needs a phone number.")
+    if body.second_factor == "certificate" and body.certificate_fingerprint is None:
+        raise ApiError(422, "request.invalid", "A certificate needs its SHA-256 fingerprint.")
+    password_hash = await asyncio.to_thread(HASHER.hash, body.password)
+    secret = domain.new_totp_secret() if body.second_factor == "totp" else None
+    async with runtime.unit_of_work() as uow:
+        conn = uow.conn
+        enabled = await store.enabled_topics(conn, employer_no)
+        if enabled is None:
+            raise ApiError(404, "not_found", "No such employer.")
+        topics = sorted(set(body.topics) & set(enabled))
+        user_id = uuid.uuid4()
+        inserted = await conn.fetchval(
+            """
+            INSERT INTO users (user_id, employer_no, login, kind, status, topics, password_hash,
+                               created_at, admin, password_changed_at, phone, totp_secret,
+                               cert_fingerprint, changed_at)
+            VALUES ($1, $2, $3, $4, 'active', $5, $6, $7, $8, $7, $9, $10, $11, $7)
+            ON CONFLICT DO NOTHING RETURNING 1
+            """,
+            user_id,
+            employer_no,
+            body.login,
+            body.kind,
+            topics,
+            password_hash,
+            now,
+            body.admin,
+            body.phone,
+            secret,
+            body.certificate_fingerprint,
+        )
+        if inserted is None:
+            raise ApiError(409, "auth.login_taken", "This user ID or certificate is taken.")
+        user = await store.user_by_id(conn, user_id)
+        assert user is not None
+        uow.publish(store.user_changed(user, now=now))
+        await store.audit(
+            conn,
+            at=now,
+            actor=principal.user_id,
+            action="user.add",
+            outcome="ok",
+            employer_no=employer_no,
+            user_id=user_id,
+            source=_source(request),
+            detail={"topics": topics},
+        )
+    answer = _user_json(user)
+    if secret is not None:
+        answer["otpauth_uri"] = domain.totp_uri(secret, body.login)
+    return answer
+
+
+@router.patch(
+    "/employers/{employer_no}/users/{user_id}",
+    summary="Grant or withdraw topics, deregister, revoke the certificate (admin, level 3)",
+)
+async def change_user(
+    employer_no: EmployerNo,
+    user_id: uuid.UUID,
+    body: UserChange,
+    request: Request,
+    runtime: RuntimeDep,
+    principal: UserAdmin,
+) -> dict[str, Any]:
+    now = runtime.clock.now()
+    async with runtime.unit_of_work() as uow:
+        conn = uow.conn
+        user = await store.user_by_id(conn, user_id)
+        if user is None or user.employer_no != employer_no:
+            raise ApiError(404, "not_found", "No such user.")
+        enabled = await store.enabled_topics(conn, employer_no) or []
+        topics = user.topics if body.topics is None else sorted(set(body.topics) & set(enabled))
+        status = body.status or user.status
+        revoked = (
+            [user.cert_fingerprint] if body.revoke_certificate and user.cert_fingerprint else []
+        )
+        await conn.execute(
+            "UPDATE users SET topics = $2, status = $3, changed_at = $4, "
+            "cert_fingerprint = CASE WHEN $5 THEN NULL ELSE cert_fingerprint END "
+            "WHERE user_id = $1",
+            user_id,
+            topics,
+            status,
+            now,
+            bool(revoked),
+        )
+        if status == "deregistered":
+            await conn.execute(
+                "UPDATE refresh_tokens SET used_at = $2 WHERE user_id = $1 AND used_at IS NULL",
+                user_id,
+                now,
+            )
+        changed = await store.user_by_id(conn, user_id)
+        assert changed is not None
+        uow.publish(store.user_changed(changed, now=now, revoked=revoked))
+        action = "user.deregister" if status == "deregistered" else "user.grant"
+        await store.audit(
+            conn,
+            at=now,
+            actor=principal.user_id,
+            action=action,
+            outcome="ok",
+            employer_no=employer_no,
+            user_id=user_id,
+            source=_source(request),
+            detail={"topics": topics, "revoked_credentials": len(revoked)},
+        )
+    return _user_json(changed)
+
+
+# -- topic waivers (employer admins) ---------------------------------------------------------
+
+
+@router.post(
+    "/employers/{employer_no}/topics/{topic}/waiver",
+    summary="Waive a topic: effective from the first day of the next month (admin, level 3)",
+)
+async def waive_topic(
+    employer_no: EmployerNo,
+    topic: AccessTopic,
+    request: Request,
+    runtime: RuntimeDep,
+    principal: Annotated[Principal, Depends(require("topics.waive"))],
+) -> dict[str, Any]:
+    """ACCESS.md: received on the business date; takes effect on the first of the next month,
+    applied by the clock (`clock.day-started`)."""
+    now = runtime.clock.now()
+    async with runtime.unit_of_work() as uow:
+        conn = uow.conn
+        received = await business_day(conn, fallback=now)
+        effective = domain.waiver_effective(received)
+        await conn.execute(
+            "INSERT INTO waivers (employer_no, topic, received_on, effective_on) "
+            "VALUES ($1, $2, $3, $4) ON CONFLICT (employer_no, topic) DO NOTHING",
+            employer_no,
+            topic,
+            received,
+            effective,
+        )
+        row = await conn.fetchrow(
+            "SELECT received_on, effective_on FROM waivers WHERE employer_no = $1 AND topic = $2",
+            employer_no,
+            topic,
+        )
+        await store.audit(
+            conn,
+            at=now,
+            actor=principal.user_id,
+            action="topic.waive",
+            outcome="received",
+            employer_no=employer_no,
+            source=_source(request),
+            detail={"topic": topic},
+        )
+    assert row is not None
+    return {
+        "topic": topic,
+        "received_on": row["received_on"].isoformat(),
+        "effective_on": row["effective_on"].isoformat(),
+    }
+
+
+# -- audit log (operators) -----------------------------------------------------------------
+
+
+@router.get("/audit", summary="The audit log, newest first (operator)")
+async def audit_log(
+    runtime: RuntimeDep,
+    principal: Operator,
+    employer_no: Annotated[int | None, Query(ge=1, le=99_999_999)] = None,
+    action: Annotated[str | None, Query(max_length=64)] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[dict[str, Any]]:
+    async with _pool(runtime).acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT at, actor, action, employer_no, outcome, source, user_id, detail "
+            "FROM audit_log WHERE ($1::integer IS NULL OR employer_no = $1) "
+            "AND ($2::text IS NULL OR action = $2) ORDER BY id DESC LIMIT $3",
+            employer_no,
+            action,
+            limit,
+        )
+    return [
+        {
+            "at": r["at"].isoformat(),
+            "actor": r["actor"],
+            "action": r["action"],
+            "employer_no": r["employer_no"],
+            "outcome": r["outcome"],
+            "source": r["source"],
+            "user_id": str(r["user_id"]) if r["user_id"] else None,
+        }
+        for r in rows
+    ]

@@ -1,0 +1,485 @@
+"""The auth service on the real Postgres and broker: logins, second factors, refresh, users,
+the audit log, and the attacks of the auth issue, each against the running service."""
+
+from __future__ import annotations
+
+import json
+import random
+import urllib.parse
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyotp
+import pytest
+from cryptography import x509
+from fastapi import FastAPI
+
+from contracts.events.clock import DayStarted, DayStartedPayload
+from contracts.events.dunning import AffiliationTerminated, AffiliationTerminatedPayload
+from services.auth.demo import DEMO_EMPLOYER
+from services.auth.sms import FileSmsGateway
+from services.auth.tokens import SigningKey
+from services.registry import spec_of
+from services.runtime.access import TokenVerifier, token_verifier_of
+from services.runtime.clock import FixedClock
+from services.runtime.service import Runtime, create_app
+from tests.conftest import StartRuntime, fast_settings
+from tests.integration.test_pricing_service import publish
+from tests.support.kafka import eventually
+from tests.support.pki import CertificateAuthority, fingerprint, header_value
+from tests.support.tokens import TokenMint
+
+NOW = datetime(2025, 4, 10, 8, 0, tzinfo=UTC)
+A, B = 2001, 2002
+PASSWORD = "correct horse battery staple 7"
+
+
+class Auth:
+    def __init__(
+        self,
+        runtime: Runtime,
+        app: FastAPI,
+        client: httpx.AsyncClient,
+        key: SigningKey,
+        data: Path,
+    ) -> None:
+        self.runtime, self.app, self.client, self.key, self.data = runtime, app, client, key, data
+        self.ca: CertificateAuthority
+        self.revoked_cert: x509.Certificate
+        assert isinstance(runtime.clock, FixedClock)
+        self.clock: FixedClock = runtime.clock
+
+    def verifier(self) -> TokenVerifier:
+        return token_verifier_of(self.app)
+
+    def operator(self) -> dict[str, str]:
+        token = self.key.issue(
+            now=self.clock.now(),
+            user_id=uuid.uuid4(),
+            kind="operator",
+            employer_no=None,
+            topics=[],
+            level=3,
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+    def admin(self, employer_no: int, level: int = 3) -> dict[str, str]:
+        token = self.key.issue(
+            now=self.clock.now(),
+            user_id=uuid.uuid4(),
+            kind="admin",
+            employer_no=employer_no,
+            topics=["users", "messages"],
+            level=level,
+        )
+        return {"Authorization": f"Bearer {token}"}
+
+    async def affiliate(self, employer_no: int) -> None:
+        body = DEMO_EMPLOYER.model_dump(mode="json")
+        r = await self.client.put(f"/employers/{employer_no}", json=body, headers=self.operator())
+        assert r.status_code == 200, r.text
+
+    async def add_user(self, employer_no: int, login: str, **extra: Any) -> dict[str, Any]:
+        body = {"login": login, "password": PASSWORD, "topics": ["mutations", "users"], **extra}
+        r = await self.client.post(
+            f"/employers/{employer_no}/users", json=body, headers=self.admin(employer_no)
+        )
+        assert r.status_code == 201, r.text
+        answer: dict[str, Any] = r.json()
+        return answer
+
+    async def password(self, login: str, password: str = PASSWORD, **kw: Any) -> httpx.Response:
+        return await self.client.post(
+            "/login/password", json={"login": login, "password": password}, **kw
+        )
+
+    def last_sms(self) -> str:
+        text = FileSmsGateway(self.data / "sms-outbox.jsonl").messages()[-1]["text"]
+        return text.split(": ", 1)[1][:6]
+
+
+@pytest.fixture
+async def auth(start_runtime: StartRuntime, prefix: str, tmp_path: Path) -> AsyncIterator[Auth]:
+    key = SigningKey.load_or_create(tmp_path / "auth-dev-key")
+    ca = CertificateAuthority("bvgconnect test CA", NOW)
+    revoked = ca.issue("revoked")
+    (tmp_path / "anchors.pem").write_bytes(ca.pem())
+    (tmp_path / "crl.pem").write_bytes(ca.crl([revoked]))
+    settings = fast_settings(
+        prefix,
+        data_dir=tmp_path,
+        auth_jwks_file=tmp_path / "auth-dev-key" / "jwks.json",
+        auth_trust_anchors_file=tmp_path / "anchors.pem",
+        auth_crl_file=tmp_path / "crl.pem",
+    )
+    runtime = await start_runtime(spec_of("auth"), settings=settings, clock=FixedClock(NOW))
+    app = create_app(runtime)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app, client=("192.0.2.7", 1234)), base_url="http://auth"
+    ) as client:
+        service = Auth(runtime, app, client, key, tmp_path)
+        service.ca, service.revoked_cert = ca, revoked
+        await service.affiliate(A)
+        await service.affiliate(B)
+        yield service
+
+
+def totp_now(uri: str, clock: FixedClock) -> str:
+    secret = urllib.parse.parse_qs(urllib.parse.urlsplit(uri).query)["secret"][0]
+    return pyotp.TOTP(secret).at(clock.now())
+
+
+async def test_password_and_totp_login_then_refresh(auth: Auth) -> None:
+    user = await auth.add_user(A, "anna@2001")
+    r = await auth.password("anna@2001")
+    assert r.status_code == 200, r.text
+    assert r.json()["method"] == "totp" and r.json()["enrolment"] is True
+    code = totp_now(user["otpauth_uri"], auth.clock)
+    r2 = await auth.client.post(
+        "/login/totp", json={"challenge_id": r.json()["challenge_id"], "code": code}
+    )
+    assert r2.status_code == 200, r2.text
+    session = r2.json()
+    assert session["level"] == 2 and session["topics"] == ["mutations", "users"]
+    principal = auth.verifier().verify(session["access_token"])
+    assert principal.employer_no == A and principal.methods == ("pwd", "otp")
+
+    # OTP replay: the same code, in a new challenge, is refused
+    again = await auth.password("anna@2001")
+    r3 = await auth.client.post(
+        "/login/totp", json={"challenge_id": again.json()["challenge_id"], "code": code}
+    )
+    assert r3.status_code == 401 and r3.json()["code"] == "auth.otp_invalid"
+
+    # refresh: rotated, single use
+    r4 = await auth.client.post("/token/refresh", json={"refresh_token": session["refresh_token"]})
+    assert r4.status_code == 200
+    r5 = await auth.client.post("/token/refresh", json={"refresh_token": session["refresh_token"]})
+    assert r5.status_code == 401 and r5.json()["code"] == "auth.refresh_invalid"
+
+    jwks = (await auth.client.get("/.well-known/jwks.json")).json()
+    assert jwks["keys"][0]["kid"] == auth.key.kid and "d" not in jwks["keys"][0]
+
+
+async def test_sms_code_expires_and_allows_three_tries(auth: Auth) -> None:
+    await auth.add_user(A, "beat@2001", second_factor="sms", phone="+41791234567")
+    r = await auth.password("beat@2001")
+    assert r.json()["method"] == "sms"
+    challenge = r.json()["challenge_id"]
+    code = auth.last_sms()
+    wrong = "000000" if code != "000000" else "111111"
+    for _ in range(3):
+        bad = await auth.client.post("/login/sms", json={"challenge_id": challenge, "code": wrong})
+        assert bad.status_code == 401
+    fourth = await auth.client.post("/login/sms", json={"challenge_id": challenge, "code": code})
+    assert fourth.status_code == 401 and fourth.json()["code"] == "auth.sms_tries"
+
+    r = await auth.password("beat@2001")
+    code = auth.last_sms()
+    auth.clock.advance(timedelta(minutes=5, seconds=1))
+    late = await auth.client.post(
+        "/login/sms", json={"challenge_id": r.json()["challenge_id"], "code": code}
+    )
+    assert late.status_code == 401 and late.json()["code"] == "auth.sms_expired"
+
+    r = await auth.password("beat@2001")
+    ok = await auth.client.post(
+        "/login/sms", json={"challenge_id": r.json()["challenge_id"], "code": auth.last_sms()}
+    )
+    assert ok.status_code == 200 and ok.json()["level"] == 2
+    used = await auth.client.post(
+        "/login/sms", json={"challenge_id": r.json()["challenge_id"], "code": auth.last_sms()}
+    )
+    assert used.status_code == 401 and used.json()["code"] == "auth.sms_used"
+
+
+async def test_wrong_password_until_lockout_and_no_existence_leak(auth: Auth) -> None:
+    await auth.add_user(A, "carl@2001", second_factor="sms", phone="+41791234568")
+    unknown = await auth.password("nobody@2001", "whatever-password")
+    wrong = await auth.password("carl@2001", "wrong password 123")
+    assert unknown.status_code == wrong.status_code == 401
+    assert unknown.json() == wrong.json()
+    codes = []
+    for _ in range(12):
+        auth.clock.advance(timedelta(seconds=31))  # past any progressive delay
+        codes.append((await auth.password("carl@2001", "wrong password 123")).json()["code"])
+    assert "auth.locked" in codes
+    locked = await auth.password("carl@2001")  # even the right password, while locked
+    assert locked.status_code == 429 and locked.json()["code"] == "auth.locked"
+    assert int(locked.headers["Retry-After"]) > 0
+    assert "locked" in FileSmsGateway(auth.data / "sms-outbox.jsonl").messages()[-1]["text"]
+    # progressive delay: two quick failures on a fresh user → 429 slow down
+    await auth.add_user(A, "dora@2001", second_factor="sms", phone="+41791234569")
+    answers = [(await auth.password("dora@2001", "nope nope nope")).status_code for _ in range(5)]
+    assert 429 in answers
+    audit = await auth.client.get("/audit", params={"action": "lockout"}, headers=auth.operator())
+    assert audit.status_code == 200 and audit.json()
+    assert all("password" not in json.dumps(line) for line in audit.json())
+
+
+async def test_deregistered_user_and_waived_topic(auth: Auth) -> None:
+    user = await auth.add_user(A, "emil@2001", second_factor="sms", phone="+41791234560")
+    r = await auth.password("emil@2001")
+    session = (
+        await auth.client.post(
+            "/login/sms", json={"challenge_id": r.json()["challenge_id"], "code": auth.last_sms()}
+        )
+    ).json()
+    auth.clock.advance(timedelta(seconds=1))
+    gone = await auth.client.patch(
+        f"/employers/{A}/users/{user['user_id']}",
+        json={"status": "deregistered"},
+        headers=auth.admin(A),
+    )
+    assert gone.status_code == 200
+    refreshed = await auth.client.post(
+        "/token/refresh", json={"refresh_token": session["refresh_token"]}
+    )
+    assert refreshed.status_code == 401
+    assert (await auth.password("emil@2001")).status_code == 401
+
+
+async def test_tenants_are_separate_and_level_two_needs_step_up(auth: Auth) -> None:
+    await auth.add_user(A, "fritz@2001")
+    other = await auth.client.get(f"/employers/{B}/users", headers=auth.admin(A))
+    missing = await auth.client.get("/employers/99999/users", headers=auth.admin(A))
+    assert other.status_code == missing.status_code == 403
+    assert other.json() == missing.json()
+    mine = await auth.client.get(f"/employers/{A}/users", headers=auth.admin(A))
+    assert [u["login"] for u in mine.json()] == ["fritz@2001"]
+    step = await auth.client.get(f"/employers/{A}/users", headers=auth.admin(A, level=2))
+    assert step.status_code == 403 and step.json()["code"] == "access.step_up_required"
+    assert step.json()["required_level"] == 3
+    assert 'acr_values="3"' in step.headers["WWW-Authenticate"]
+
+
+@pytest.mark.parametrize(
+    "broken", ["other_key", "alg_none", "expired", "tampered"], ids=lambda b: str(b)
+)
+async def test_broken_tokens_are_refused(auth: Auth, broken: str) -> None:
+    mint = TokenMint(kid=auth.key.kid, clock=auth.clock)
+    good = auth.admin(A)["Authorization"].split(" ")[1]
+    token = {
+        "other_key": lambda: mint.mint(employer_no=A, kind="admin", topics=["users"], level=3),
+        "alg_none": lambda: mint.alg_none(employer_no=A, kind="admin", topics=["users"], level=3),
+        "expired": lambda: mint.expired(employer_no=A, kind="admin", topics=["users"], level=3),
+        "tampered": lambda: mint.tampered(good, emp=B),
+    }[broken]()
+    r = await auth.client.get(f"/employers/{A}/users", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 401, r.text
+    assert r.json()["code"] in ("auth.invalid_token", "auth.token_expired")
+
+
+async def test_weak_passwords_and_injection_are_refused_without_5xx(auth: Auth) -> None:
+    for password in ["short", "passwort1234", "Password1234"]:
+        r = await auth.client.post(
+            f"/employers/{A}/users",
+            json={"login": "gina@2001", "password": password},
+            headers=auth.admin(A),
+        )
+        assert r.status_code == 422 and r.json()["code"] == "auth.weak_password"
+    for evil in ["' OR 1=1 --", "x\r\nSet-Cookie: a=b", "a" * 5000, "😀", "\x00"]:
+        r = await auth.client.post("/login/password", json={"login": evil, "password": evil})
+        assert r.status_code in (401, 422, 429), r.text
+        r = await auth.client.post("/login/totp", json={"challenge_id": evil, "code": evil})
+        assert r.status_code in (401, 422)
+        r = await auth.client.post("/token/refresh", json={"refresh_token": evil})
+        assert r.status_code in (401, 422)
+
+
+async def test_termination_ends_the_affiliation_on_its_date(
+    auth: Auth, bootstrap: str, prefix: str
+) -> None:
+    await auth.add_user(A, "hans@2001", second_factor="sms", phone="+41791234561")
+    event = AffiliationTerminated.new(
+        occurred_at=NOW,
+        employer_no=A,
+        correlation_id="t",
+        payload=AffiliationTerminatedPayload.model_validate(
+            {
+                "case_id": str(uuid.uuid4()),
+                "track": "payment",
+                "effective_date": "2025-05-31",
+                "decided_on": "2025-04-10",
+            }
+        ),
+    )
+    await publish(bootstrap, prefix, [event])
+    pool = auth.runtime.pool
+    assert pool is not None
+
+    async def until_set() -> bool:
+        got = await pool.fetchval("SELECT affiliated_until FROM employers WHERE employer_no=$1", A)
+        return bool(got == date(2025, 5, 31))
+
+    await eventually(until_set, what="the termination date")
+    assert await pool.fetchval("SELECT status FROM employers WHERE employer_no=$1", A) == (
+        "affiliated"
+    )
+
+
+async def test_another_service_refuses_a_deregistered_users_token(
+    auth: Auth, start_runtime: StartRuntime, prefix: str, tmp_path: Path
+) -> None:
+    """Billing verifies auth's tokens locally, and stops a deregistered user's still valid
+    token once `auth.user-changed` arrives; employer A's token never reads B's invoices."""
+    settings = fast_settings(
+        prefix, data_dir=tmp_path, auth_jwks_file=tmp_path / "auth-dev-key" / "jwks.json"
+    )
+    billing = await start_runtime(spec_of("billing"), settings=settings, clock=auth.clock)
+    app = create_app(billing)
+    user = await auth.add_user(
+        A, "ida@2001", second_factor="sms", phone="+41791234562", topics=["contributions"]
+    )
+    r = await auth.password("ida@2001")
+    session = (
+        await auth.client.post(
+            "/login/sms", json={"challenge_id": r.json()["challenge_id"], "code": auth.last_sms()}
+        )
+    ).json()
+    bearer = {"Authorization": f"Bearer {session['access_token']}"}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://billing"
+    ) as client:
+        assert (await client.get(f"/employers/{A}/invoices", headers=bearer)).status_code == 200
+        other = await client.get(f"/employers/{B}/invoices", headers=bearer)
+        assert other.status_code == 403 and other.json()["code"] == "access.denied"
+        auth.clock.advance(timedelta(seconds=1))
+        gone = await auth.client.patch(
+            f"/employers/{A}/users/{user['user_id']}",
+            json={"status": "deregistered"},
+            headers=auth.admin(A),
+        )
+        assert gone.status_code == 200
+
+        async def refused() -> bool:
+            answer = await client.get(f"/employers/{A}/invoices", headers=bearer)
+            return answer.status_code == 401 and answer.json()["code"] == "auth.token_revoked"
+
+        await eventually(refused, what="billing refusing the deregistered user's token")
+
+
+async def test_certificate_login_and_its_attacks(auth: Auth) -> None:
+    good = auth.ca.issue("connector-1")
+    expired = auth.ca.issue("old", days=30, start_days_ago=60)
+    stranger = CertificateAuthority("unknown CA", NOW).issue("connector-1")
+    for cert, login in [(good, "payroll@2001"), (expired, "old@2001")]:
+        await auth.add_user(
+            A,
+            login,
+            kind="connector",
+            second_factor="certificate",
+            certificate_fingerprint=fingerprint(cert),
+            topics=["mutations"],
+        )
+    await auth.add_user(
+        A,
+        "rev@2001",
+        kind="connector",
+        second_factor="certificate",
+        certificate_fingerprint=fingerprint(auth.revoked_cert),
+        topics=["mutations"],
+    )
+
+    async def present(cert: x509.Certificate) -> httpx.Response:
+        return await auth.client.post(
+            "/login/certificate", headers={"X-Client-Cert": header_value(cert)}
+        )
+
+    ok = await present(good)
+    assert ok.status_code == 200, ok.text
+    principal = auth.verifier().verify(ok.json()["access_token"])
+    assert principal.level == 3 and principal.kind == "connector"
+    assert principal.credential_id == fingerprint(good)
+    for cert in (expired, stranger, auth.revoked_cert):
+        refused = await present(cert)
+        assert refused.status_code == 401, refused.text
+    garbage = await auth.client.post("/login/certificate", headers={"X-Client-Cert": "%0Ajunk"})
+    assert garbage.status_code == 401
+    # a connector's password never signs in
+    assert (await auth.password("payroll@2001")).status_code == 401
+    lines = await auth.client.get(
+        "/audit", params={"action": "login.certificate"}, headers=auth.operator()
+    )
+    assert {"failed:expired", "failed:untrusted", "failed:revoked"} <= {
+        line["outcome"] for line in lines.json()
+    }
+
+
+def _junk(rng: random.Random, depth: int = 0) -> Any:
+    choice = rng.randrange(8 if depth < 2 else 5)
+    if choice == 0:
+        return rng.choice(["' OR 1=1 --", "\r\nX-Evil: 1", "\x00", "😀", "a" * 300, ""])
+    if choice == 1:
+        return rng.choice([0, -1, 2**63, 1e308, True])
+    if choice == 2:
+        return None
+    if choice == 3:
+        return str(uuid.uuid4())
+    if choice == 4:
+        return rng.choice(["mutations", "users", "+41791234567", "2025-13-40"])
+    if choice == 5:
+        return [_junk(rng, depth + 1) for _ in range(rng.randrange(3))]
+    keys = ["login", "password", "code", "challenge_id", "refresh_token", "topics", "status"]
+    return {rng.choice(keys): _junk(rng, depth + 1) for _ in range(rng.randrange(4))}
+
+
+async def test_fuzzed_requests_never_get_a_5xx(auth: Auth) -> None:
+    """A seeded random fuzz of every route's body, path and headers (in place of
+    schemathesis, which is not installed): 4xx only."""
+    rng = random.Random(20250410)
+    user = await auth.add_user(A, "fuzz@2001")
+    routes = [
+        ("POST", "/login/password"),
+        ("POST", "/login/sms"),
+        ("POST", "/login/totp"),
+        ("POST", "/login/certificate"),
+        ("POST", "/token/refresh"),
+        ("PUT", f"/employers/{A}"),
+        ("POST", f"/employers/{A}/users"),
+        ("PATCH", f"/employers/{A}/users/{user['user_id']}"),
+        ("GET", "/audit"),
+        ("GET", f"/employers/{A}/users"),
+    ]
+    for i in range(150):
+        method, path = routes[i % len(routes)]
+        headers = auth.admin(A) if i % 3 == 0 else auth.operator() if i % 3 == 1 else {}
+        if i % 5 == 0:
+            headers["X-Client-Cert"] = urllib.parse.quote(str(_junk(rng)))
+        r = await auth.client.request(method, path, json=_junk(rng), headers=headers)
+        assert r.status_code < 500, (method, path, r.text)
+    bad_path = await auth.client.get("/employers/0%27%20OR%201=1/users", headers=auth.admin(A))
+    assert bad_path.status_code in (403, 404, 422)
+
+
+async def test_a_waived_topic_goes_on_the_first_of_the_next_month(
+    auth: Auth, bootstrap: str, prefix: str
+) -> None:
+    """ACCESS.md: received 2025-04-10, effective 2025-05-01; applied by the clock."""
+    user = await auth.add_user(A, "jana@2001")
+    r = await auth.client.post(f"/employers/{A}/topics/mutations/waiver", headers=auth.admin(A))
+    assert r.status_code == 200, r.text
+    assert r.json()["effective_on"] == "2025-05-01"
+    pool = auth.runtime.pool
+    assert pool is not None
+    for day in (date(2025, 4, 30), date(2025, 5, 1)):
+        event = DayStarted.new(
+            occurred_at=NOW,
+            employer_no=0,
+            correlation_id="clock",
+            payload=DayStartedPayload(business_date=day),
+        )
+        await publish(bootstrap, prefix, [event])
+
+        async def seen(day: date = day) -> bool:
+            return bool(await pool.fetchval("SELECT day FROM business_day") == day)
+
+        await eventually(seen, what=f"the business day {day}")
+        topics = await pool.fetchval(
+            "SELECT topics FROM users WHERE user_id = $1", uuid.UUID(user["user_id"])
+        )
+        assert ("mutations" in topics) is (day < date(2025, 5, 1))
