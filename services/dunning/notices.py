@@ -165,8 +165,8 @@ async def send_next(runtime: Runtime) -> bool:
             return False
         recipient: Recipient = row["recipient"]
         address = row["address"] or configured_address(settings, recipient)
+        letter = await store.letter_of(uow.conn, row["case_id"], row["step"])
         try:
-            letter = await store.letter_of(uow.conn, row["case_id"], row["step"])
             if letter is None:
                 raise LookupError("the step's letter is missing")
             if address is None:
@@ -179,7 +179,8 @@ async def send_next(runtime: Runtime) -> bool:
                 port=settings.smtp_port,
                 timeout=settings.smtp_timeout_s,
             )
-        except (OSError, TimeoutError, aiosmtplib.SMTPException, LookupError) as exc:
+        except Exception as exc:  # refused, timeout, SMTP error, no address, unrenderable
+            # one notice that cannot go out must not stop the others: kept with its error
             attempts = row["attempts"] + 1
             delay = backoff_s(settings.notice_retry_base_s, attempts)
             await uow.conn.execute(
@@ -190,7 +191,9 @@ async def send_next(runtime: Runtime) -> bool:
                 short_error(exc),
                 timedelta(seconds=delay),
             )
-            log.warning("notice %s not sent (attempt %d): %s", row["id"], attempts, type(exc))
+            log.warning(
+                "notice %s not sent (attempt %d): %s", row["id"], attempts, type(exc).__name__
+            )
             return True
         today = await business_day(uow.conn, fallback=runtime.clock.now())
         await uow.conn.execute(

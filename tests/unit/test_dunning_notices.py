@@ -33,3 +33,39 @@ def test_error_is_class_and_short_reason() -> None:
     error = notices.short_error(ConnectionRefusedError(111, "Connection refused"))
     assert error.startswith("ConnectionRefusedError: ")
     assert len(notices.short_error(OSError("x" * 1000))) <= 200
+
+
+def test_the_catch_all_notice_cites_art_11_and_carries_the_letter() -> None:
+    from datetime import date
+    from decimal import Decimal
+
+    from services.dunning import letters
+    from services.runtime.settings import Settings
+
+    letter = letters.Letter(
+        employer_no=1001,
+        employer_name="Muster AG",
+        language="fr",
+        track="data",
+        step="termination",
+        dated=date(2025, 5, 25),
+        due=date(2025, 4, 15),
+        period="2025-03",
+        amount=None,
+        fee=Decimal("0.00"),
+        article="Art. 22.2-3",
+        deadline=None,
+        effective=date(2025, 6, 30),
+    )
+    pdf = letters.render_letter_pdf(letter)
+    message = notices.build_message(
+        Settings(), "meldungen@auffang.test", "catch_all", letter, pdf, "n-1"
+    )
+    assert message["To"] == "meldungen@auffang.test"
+    text = message.get_body(("plain",))
+    assert text is not None
+    assert "Art. 11 Abs. 3bis BVG" in text.get_content()
+    assert "30.06.2025" in text.get_content()
+    [attachment] = list(message.iter_attachments())
+    assert attachment.get_content_type() == "application/pdf"
+    assert attachment.get_content() == pdf
