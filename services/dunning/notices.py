@@ -158,7 +158,7 @@ class NoAddress(LookupError):
 async def send_next(runtime: Runtime) -> bool:
     """Try the most overdue pending notice; False when none is due."""
     settings = runtime.settings
-    assert settings.smtp_host is not None
+    assert settings.smtp_host
     async with runtime.unit_of_work() as uow:
         row = await uow.conn.fetchrow(CLAIM)
         if row is None:
@@ -224,7 +224,7 @@ async def send_next(runtime: Runtime) -> bool:
 async def run_sender(runtime: Runtime) -> None:
     """Deliver due notices, woken by NOTIFY or every POLL_S; without an SMTP server they
     stay pending (the operator list says so)."""
-    if runtime.settings.smtp_host is None:
+    if not runtime.settings.smtp_host:
         log.warning("%s: notices stay pending", NO_SMTP)
         await asyncio.Event().wait()
     wake = asyncio.Event()
@@ -270,7 +270,7 @@ async def pending(runtime: Runtime, status: str) -> dict[str, Any]:
     )
     s = runtime.settings
     return {
-        "smtp": NO_SMTP if s.smtp_host is None else f"{s.smtp_host}:{s.smtp_port}",
+        "smtp": NO_SMTP if not s.smtp_host else f"{s.smtp_host}:{s.smtp_port}",
         "notifications": [
             {
                 "id": str(r["id"]),

@@ -159,7 +159,7 @@ class Settings(BaseSettings):
 
     # -- dunning: notices to outside bodies by e-mail (RULES §9, Art. 22.3) -------------------
     smtp_host: str | None = Field(
-        default=None, description="SMTP server for notices; None: notices stay pending."
+        default=None, description="SMTP server for notices; unset or empty: notices stay pending."
     )
     smtp_port: int = Field(default=25, ge=1, le=65535)
     smtp_from: str = Field(default="dunning@bvgconnect.ch", min_length=3, max_length=200)
