@@ -19,7 +19,7 @@ from services.runtime.handlers import business_day
 from services.runtime.outbox import UnitOfWork
 from services.runtime.service import Runtime, get_runtime
 
-from . import domain, letters, store
+from . import domain, letters, notices, store
 from .handlers import derived_id
 
 router = APIRouter(tags=["dunning"])
@@ -260,36 +260,18 @@ async def letter_pdf(
     who: Reader,
 ) -> Response:
     assert runtime.pool is not None
-    r = await runtime.pool.fetchrow(
-        "SELECT c.track, c.period, c.anchor, c.shift_days, c.steps_taken, s.dated, s.fee, "
-        "s.amount, e.name, e.language FROM cases c JOIN case_steps s USING (case_id) "
-        "LEFT JOIN employers e ON e.employer_no = c.employer_no "
-        "WHERE c.case_id = $1 AND c.employer_no = $2 AND s.step = $3",
-        case_id,
-        employer_no,
-        step,
-    )
-    if r is None:
+    async with runtime.pool.acquire() as conn:
+        letter = await store.letter_of(conn, case_id, step, employer_no=employer_no)
+    if letter is None:
         raise ApiError(404, "letter.not_found", "There is no such letter for this employer.")
-    ladder = domain.LADDERS[r["track"]]
-    index = [s.step for s in ladder.steps].index(step)
-    planned = domain.schedule(domain.Case(r["track"], r["anchor"], shift_days=r["shift_days"]))
-    # the deadline a letter gives is the date of the next step
-    deadline = planned[index + 1].on if index + 1 < len(planned) else None
-    letter = letters.Letter(
-        employer_no=employer_no,
-        employer_name=r["name"] or str(employer_no),
-        language=r["language"] or "de",
-        track=r["track"],
-        step=step,
-        dated=r["dated"],
-        due=r["anchor"],
-        period=r["period"],
-        amount=r["amount"],
-        fee=r["fee"],
-        article=ladder.steps[index].article,
-        deadline=deadline,
-        effective=domain.termination_effective(r["dated"]) if step == "termination" else None,
-    )
     body = await asyncio.to_thread(letters.render_letter_pdf, letter)
     return Response(body, media_type="application/pdf")
+
+
+@router.get("/notifications", summary="Notices to outside bodies not yet delivered")
+async def notifications(
+    runtime: RuntimeDep, who: Operator, status: Literal["pending", "sent"] = "pending"
+) -> dict[str, Any]:
+    """Pending notices (Art. 22.3) with their attempts, next attempt and last error; `smtp`
+    says "no SMTP server configured" when none is."""
+    return await notices.pending(runtime, status)

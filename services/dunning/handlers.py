@@ -7,6 +7,7 @@ yet (tasks and messages) are parked (kept in `parked_events`), never dropped.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import date
 from decimal import Decimal
@@ -23,7 +24,7 @@ from services.runtime.handlers import (
 )
 from services.runtime.outbox import UnitOfWork, derived_event_id
 
-from . import domain, store
+from . import domain, notices, store
 
 
 def derived_id(kind: str, *parts: object) -> uuid.UUID:
@@ -126,6 +127,18 @@ async def take_steps(uow: UnitOfWork, cause: Envelope, case: store.StoredCase, t
                 ),
             )
         )
+        for recipient in step.copies:
+            # Art. 22.3: one notice per copy, in the step's transaction (sent by notices.py)
+            uow.defer(
+                store.SAVE_NOTICE,
+                derived_id("notice", case.case_id, step.step, recipient),
+                case.case_id,
+                step.step,
+                recipient,
+                notices.labour_office_email(case.canton) if recipient == "labour_office" else None,
+                today,
+            )
+            uow.after_writes(store.NOTICES_CHANNEL, functools.partial(_wake_senders, uow))
         if step.fee > 0 and step.fee_kind is not None:
             uow.publish(
                 dunning.DunningFeeCharged.caused_by(
@@ -173,6 +186,10 @@ async def take_steps(uow: UnitOfWork, cause: Envelope, case: store.StoredCase, t
         )
     else:
         uow.defer(store.SET_NEXT, case.case_id, next_on)
+
+
+async def _wake_senders(uow: UnitOfWork) -> None:
+    await uow.conn.execute("SELECT pg_notify($1, '')", store.NOTICES_CHANNEL)
 
 
 def _reason(case: store.StoredCase, step: str) -> str:

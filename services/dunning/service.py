@@ -9,6 +9,7 @@ from services.runtime.service import ServiceSpec
 
 from .api import router
 from .handlers import PRODUCES, SUBSCRIPTIONS
+from .notices import run_sender
 
 
 def spec() -> ServiceSpec:
@@ -20,4 +21,5 @@ def spec() -> ServiceSpec:
         produces=PRODUCES,
         routers=(router,),
         extra_migrations=(EMPLOYER_MIGRATIONS, BUSINESS_DAY_MIGRATIONS),
+        workers=(run_sender,),
     )

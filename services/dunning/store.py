@@ -11,7 +11,7 @@ from typing import Any
 from contracts.values import Track
 from services.runtime.db import Connection
 
-from . import domain
+from . import domain, letters
 
 
 @dataclass(frozen=True, slots=True)
@@ -218,3 +218,51 @@ async def close_payment_case(conn: Connection, employer_no: int, day: date) -> N
         employer_no,
         day,
     )
+
+
+async def letter_of(
+    conn: Connection, case_id: uuid.UUID, step: domain.StepName, *, employer_no: int | None = None
+) -> letters.Letter | None:
+    """The letter of a step taken (None if it was not), optionally only of that employer."""
+    r = await conn.fetchrow(
+        "SELECT c.employer_no, c.track, c.period, c.anchor, c.shift_days, s.dated, s.fee, "
+        "s.amount, e.name, e.language FROM cases c JOIN case_steps s USING (case_id) "
+        "LEFT JOIN employers e ON e.employer_no = c.employer_no "
+        "WHERE c.case_id = $1 AND s.step = $2 AND ($3::integer IS NULL OR c.employer_no = $3)",
+        case_id,
+        step,
+        employer_no,
+    )
+    if r is None:
+        return None
+    ladder = domain.LADDERS[r["track"]]
+    index = [s.step for s in ladder.steps].index(step)
+    planned = domain.schedule(domain.Case(r["track"], r["anchor"], shift_days=r["shift_days"]))
+    # the deadline a letter gives is the date of the next step
+    deadline = planned[index + 1].on if index + 1 < len(planned) else None
+    return letters.Letter(
+        employer_no=r["employer_no"],
+        employer_name=r["name"] or str(r["employer_no"]),
+        language=r["language"] or "de",
+        track=r["track"],
+        step=ladder.steps[index].step,
+        dated=r["dated"],
+        due=r["anchor"],
+        period=r["period"],
+        amount=r["amount"],
+        fee=r["fee"],
+        article=ladder.steps[index].article,
+        deadline=deadline,
+        effective=domain.termination_effective(r["dated"]) if step == "termination" else None,
+    )
+
+
+#: A copy of a step for an outside body (Art. 22.3); its id is derived from case, step and
+#: recipient, so a replayed step writes nothing new.
+SAVE_NOTICE = """
+    INSERT INTO notifications (id, case_id, step, recipient, address, created_on)
+    VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING
+"""
+
+#: NOTIFY channel that wakes the notice senders.
+NOTICES_CHANNEL = "dunning_notices"

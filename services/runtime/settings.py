@@ -181,6 +181,29 @@ class Settings(BaseSettings):
         description="Largest uncompressed size of an xlsx's parts (guards against zip bombs).",
     )
 
+    # -- dunning: notices to outside bodies by e-mail (RULES §9, Art. 22.3) -------------------
+    smtp_host: str | None = Field(
+        default=None, description="SMTP server for notices; unset or empty: notices stay pending."
+    )
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_from: str = Field(default="dunning@bvgconnect.ch", min_length=3, max_length=200)
+    smtp_timeout_s: float = Field(default=10.0, gt=0, le=300, description="Per SMTP session.")
+    notice_catch_all_email: str = Field(
+        default="meldungen@aeis.ch",
+        min_length=3,
+        max_length=200,
+        description="Catch-all institution (Stiftung Auffangeinrichtung BVG); verify in operation.",
+    )
+    notice_association_email: str = Field(
+        default="mahnwesen@verband.example.ch",
+        min_length=3,
+        max_length=200,
+        description="The employers' association that gets copies of 2nd reminders.",
+    )
+    notice_retry_base_s: float = Field(
+        default=5.0, gt=0, le=3600, description="First retry delay of a notice (doubles, ≤ 1 h)."
+    )
+
 
 def env_name(field: str) -> str:
     """The environment variable that sets a settings field (for error messages)."""

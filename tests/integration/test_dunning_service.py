@@ -376,3 +376,19 @@ async def test_employer_reads_its_cases_and_letters(service: Dunning) -> None:
         headers=service.employer,
     )
     assert (missing.status_code, missing.json()["code"]) == (404, "letter.not_found")
+
+
+async def test_without_smtp_server_notices_stay_pending_and_the_operator_sees_why(
+    service: Dunning,
+) -> None:
+    await service.tick(date(2025, 4, 10), date(2025, 4, 20), date(2025, 5, 26))
+    listed = await service.client.get("/notifications", headers=service.operator)
+    assert listed.status_code == 200
+    body = listed.json()
+    assert body["smtp"] == "no SMTP server configured"
+    assert sorted((n["step"], n["recipient"], n["attempts"]) for n in body["notifications"]) == [
+        ("reminder_2", "association", 0),
+        ("termination", "catch_all", 0),
+        ("termination", "labour_office", 0),
+    ]
+    assert (await service.client.get("/notifications", headers=service.employer)).status_code == 403
