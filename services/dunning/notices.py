@@ -12,7 +12,6 @@ A crash between the server's acceptance and the commit sends the notice again (a
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
 import json
 import logging
@@ -23,15 +22,14 @@ from pathlib import Path
 from typing import Any
 
 import aiosmtplib
-import asyncpg
 
 from contracts.events import dunning
 from contracts.values import Recipient
-from services.runtime.consumer import is_transient
 from services.runtime.handlers import business_day
 from services.runtime.outbox import derived_event_id
 from services.runtime.service import Runtime
 from services.runtime.settings import Settings
+from services.runtime.workers import drain_on_notify
 
 from . import letters, store
 
@@ -227,35 +225,13 @@ async def run_sender(runtime: Runtime) -> None:
     if not runtime.settings.smtp_host:
         log.warning("%s: notices stay pending", NO_SMTP)
         await asyncio.Event().wait()
-    wake = asyncio.Event()
-    listener: asyncpg.Connection | None = None
-    try:
-        while True:
-            if listener is None or listener.is_closed():
-                listener = await _listen(runtime, wake)
-            wake.clear()
-            try:
-                while await send_next(runtime):
-                    pass
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                log.warning("notice sender waits for the database: %s", type(exc).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=POLL_S)
-    finally:
-        if listener is not None and not listener.is_closed():
-            await listener.close()
-
-
-async def _listen(runtime: Runtime, wake: asyncio.Event) -> asyncpg.Connection | None:
-    try:
-        conn: asyncpg.Connection = await asyncpg.connect(runtime.dsn)
-        await conn.add_listener(store.NOTICES_CHANNEL, lambda *_: wake.set())
-        return conn
-    except (OSError, asyncpg.PostgresError) as exc:
-        log.warning("notice sender cannot listen yet: %s", type(exc).__name__)
-        return None
+    await drain_on_notify(
+        runtime.dsn,
+        channel=store.NOTICES_CHANNEL,
+        step=lambda: send_next(runtime),
+        poll_s=POLL_S,
+        what="notice sender",
+    )
 
 
 async def pending(runtime: Runtime, status: str) -> dict[str, Any]:

@@ -9,7 +9,6 @@ checker picks up: nothing accepted is lost, nothing is published twice (derived 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import hashlib
 import json
 import logging
@@ -17,14 +16,13 @@ import uuid
 from datetime import date
 from typing import Annotated, Any, ClassVar, Literal
 
-import asyncpg
 from pydantic import Field
 
 from contracts.envelope import PAYLOAD_FIELD, TYPE_FIELD, VERSION_FIELD, Envelope
 from contracts.events import auth, billing, clock, intake, pricing
 from contracts.events.intake import MAX_ROWS_PER_PART
 from contracts.values import Language, Payload, Period
-from services.runtime.consumer import Subscription, is_transient
+from services.runtime.consumer import Subscription
 from services.runtime.handlers import (
     business_day,
     feed_revocations,
@@ -33,6 +31,7 @@ from services.runtime.handlers import (
 )
 from services.runtime.outbox import UnitOfWork, derived_event_id
 from services.runtime.service import Runtime
+from services.runtime.workers import drain_on_notify
 
 from . import store
 from .checking import CheckOutcome, check_upload, declared_warnings, limits_of
@@ -202,35 +201,13 @@ PRODUCES = (
 async def run_checker(runtime: Runtime) -> None:
     """Check stored uploads one by one, woken by NOTIFY; several checkers share the work
     (SKIP LOCKED), and an upload left unchecked by a crash is checked by the next one."""
-    wake = asyncio.Event()
-    listener: asyncpg.Connection | None = None
-    try:
-        while True:
-            if listener is None or listener.is_closed():
-                listener = await _listen(runtime, wake)
-            wake.clear()
-            try:
-                while await check_next(runtime):
-                    pass
-            except Exception as exc:
-                if not is_transient(exc):
-                    raise
-                log.warning("checker waits for the database: %s", type(exc).__name__)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(wake.wait(), timeout=runtime.settings.intake_check_poll_s)
-    finally:
-        if listener is not None and not listener.is_closed():
-            await listener.close()
-
-
-async def _listen(runtime: Runtime, wake: asyncio.Event) -> asyncpg.Connection | None:
-    try:
-        conn: asyncpg.Connection = await asyncpg.connect(runtime.dsn)
-        await conn.add_listener(store.UPLOADS_CHANNEL, lambda *_: wake.set())
-        return conn
-    except (OSError, asyncpg.PostgresError) as exc:
-        log.warning("checker cannot listen yet: %s", type(exc).__name__)
-        return None
+    await drain_on_notify(
+        runtime.dsn,
+        channel=store.UPLOADS_CHANNEL,
+        step=lambda: check_next(runtime),
+        poll_s=runtime.settings.intake_check_poll_s,
+        what="checker",
+    )
 
 
 async def check_next(runtime: Runtime) -> bool:
