@@ -301,14 +301,12 @@ async def _first_factor(
         code = domain.new_sms_code()
         code_hash = _sha256(code)
     elif domain.may_stop_at_level_1(user.kind):
-        await store.audit(
+        await store.audit_user(
             conn,
+            user,
             at=now,
-            actor=body.login,
             action="login",
             outcome="ok",
-            employer_no=user.employer_no,
-            user_id=user.user_id,
             source=source,
             detail={"level": 1},
         )
@@ -326,14 +324,12 @@ async def _first_factor(
         code_hash,
         now,
     )
-    await store.audit(
+    await store.audit_user(
         conn,
+        user,
         at=now,
-        actor=body.login,
         action="login.password",
         outcome="ok",
-        employer_no=user.employer_no,
-        user_id=user.user_id,
         source=source,
         detail={"next": method},
     )
@@ -397,14 +393,12 @@ async def login_sms(body: CodeLogin, request: Request, runtime: RuntimeDep) -> d
             await conn.execute(
                 "UPDATE challenges SET used = true WHERE challenge_id = $1", body.challenge_id
             )
-            await store.audit(
+            await store.audit_user(
                 conn,
+                user,
                 at=now,
-                actor=user.login,
                 action="login",
                 outcome="ok",
-                employer_no=user.employer_no,
-                user_id=user.user_id,
                 source=source,
                 detail={"level": 2, "method": "sms"},
             )
@@ -412,14 +406,12 @@ async def login_sms(body: CodeLogin, request: Request, runtime: RuntimeDep) -> d
         await conn.execute(
             "UPDATE challenges SET tries = tries + 1 WHERE challenge_id = $1", body.challenge_id
         )
-        await store.audit(
+        await store.audit_user(
             conn,
+            user,
             at=now,
-            actor=user.login,
             action="login.sms",
             outcome=f"failed:{why or 'code'}",
-            employer_no=user.employer_no,
-            user_id=user.user_id,
             source=source,
         )
     raise ApiError(
@@ -459,14 +451,12 @@ async def login_totp(body: CodeLogin, request: Request, runtime: RuntimeDep) -> 
                 user.user_id,
                 step,
             )
-            await store.audit(
+            await store.audit_user(
                 conn,
+                user,
                 at=now,
-                actor=user.login,
                 action="login",
                 outcome="ok",
-                employer_no=user.employer_no,
-                user_id=user.user_id,
                 source=source,
                 detail={"level": 2, "method": "totp", "enrolment": not user.totp_confirmed},
             )
@@ -474,14 +464,12 @@ async def login_totp(body: CodeLogin, request: Request, runtime: RuntimeDep) -> 
         await conn.execute(
             "UPDATE challenges SET tries = tries + 1 WHERE challenge_id = $1", body.challenge_id
         )
-        await store.audit(
+        await store.audit_user(
             conn,
+            user,
             at=now,
-            actor=user.login,
             action="login.totp",
             outcome="failed",
-            employer_no=user.employer_no,
-            user_id=user.user_id,
             source=source,
         )
     raise ApiError(401, "auth.otp_invalid", "The one-time password is wrong or was used already.")
@@ -511,14 +499,12 @@ async def login_certificate(request: Request, runtime: RuntimeDep) -> dict[str, 
         conn = uow.conn
         user = await store.user_by_fingerprint(conn, fingerprint)
         if user is not None and user.status == "active":
-            await store.audit(
+            await store.audit_user(
                 conn,
+                user,
                 at=now,
-                actor=user.login,
                 action="login",
                 outcome="ok",
-                employer_no=user.employer_no,
-                user_id=user.user_id,
                 source=source,
                 detail={"level": 3, "method": "x509"},
             )

@@ -242,6 +242,30 @@ async def audit(
     )
 
 
+async def audit_user(
+    conn: Connection,
+    user: User,
+    *,
+    at: datetime,
+    action: str,
+    outcome: str,
+    source: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> None:
+    """An audit line about something `user` did (login, failure, step)."""
+    await audit(
+        conn,
+        at=at,
+        actor=user.login,
+        action=action,
+        outcome=outcome,
+        employer_no=user.employer_no,
+        user_id=user.user_id,
+        source=source,
+        detail=detail,
+    )
+
+
 # -- throttle ------------------------------------------------------------------------------
 
 
