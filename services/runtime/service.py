@@ -297,7 +297,7 @@ class Runtime:
         async with self.pool.acquire() as conn:
             purged = await purge_revocations(conn, now=now)
             loaded = await load_revocations(conn, PROCESS_REVOCATIONS, now=now)
-        log.info("token revocations: %d loaded, %d old rows purged", loaded, purged)
+        log.debug("token revocations: %d loaded, %d old rows purged", loaded, purged)
 
     async def migrate(self) -> list[str]:
         assert self.pool is not None
