@@ -466,7 +466,7 @@ async def on_day_started(uow: UnitOfWork, event: Envelope) -> None:
 
 SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription(auth.EmployerChanged, project_employer),
-    # revocations for the token verifier: the auth issue wires them (parked meanwhile)
+    # revocations for the token verifier, kept in user_revocations
     Subscription(auth.UserChanged, feed_revocations),
     Subscription(pricing.RowPriced, on_row_priced),
     Subscription(pricing.ListPriced, on_list_priced),

@@ -200,7 +200,7 @@ def _reason(case: store.StoredCase, step: str) -> str:
 SUBSCRIPTIONS: tuple[Subscription, ...] = (
     # letter language and canton
     Subscription(auth.EmployerChanged, project_employer),
-    # revocations for the token verifier (auth issue)
+    # revocations for the token verifier, kept in user_revocations
     Subscription(auth.UserChanged, feed_revocations),
     # tasks and messages (not built yet: parked)
     Subscription(intake.ListReceived, park),

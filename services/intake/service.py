@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.runtime.handlers import BUSINESS_DAY_MIGRATIONS, EMPLOYER_MIGRATIONS
+from services.runtime.handlers import (
+    BUSINESS_DAY_MIGRATIONS,
+    EMPLOYER_MIGRATIONS,
+    REVOCATION_MIGRATIONS,
+)
 from services.runtime.service import ServiceSpec
 
 from .api import router
@@ -19,6 +23,6 @@ def spec() -> ServiceSpec:
         subscriptions=SUBSCRIPTIONS,
         produces=PRODUCES,
         routers=(router,),
-        extra_migrations=(EMPLOYER_MIGRATIONS, BUSINESS_DAY_MIGRATIONS),
+        extra_migrations=(EMPLOYER_MIGRATIONS, BUSINESS_DAY_MIGRATIONS, REVOCATION_MIGRATIONS),
         workers=(run_checker,),
     )

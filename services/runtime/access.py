@@ -416,9 +416,10 @@ class Revocations:
     """What changed since tokens were issued: deregistered users, revoked credentials,
     withdrawn topics (ACCESS.md: effective at once for new requests).
 
-    In memory, per process, fed by `apply_user_changed`. Feeding every instance from
-    `auth.user-changed` (and filling it at start-up) is the auth issue's; this API stays
-    small on purpose: three writes and one check. A change counts from `at` on: a token
+    In memory, per process, fed by `apply_user_changed` (`handlers.feed_revocations`, which
+    also keeps them in `user_revocations`) and filled at start-up from that table
+    (`handlers.load_revocations`). This API stays small on purpose: three writes and one
+    check. A change counts from `at` on: a token
     issued before `at` is refused, or loses the withdrawn topics. Entries older than a token
     lifetime are forgotten, since every token they could concern has expired.
     """
@@ -466,6 +467,13 @@ class Revocations:
             topics = frozenset(t for t in principal.topics if t in change[1])
             return replace(principal, topics=topics)
         return principal
+
+    def clear(self) -> None:
+        """Forget everything, as a new process starts (tests of a restart)."""
+        self._users.clear()
+        self._credentials.clear()
+        self._topics.clear()
+        self._latest = 0.0
 
     def _record(self, table: dict[str, float], key: str, stamp: float) -> None:
         table[key] = max(stamp, table.get(key, stamp))

@@ -37,6 +37,7 @@ from .clock import Clock, SystemClock
 from .consumer import Consumer, Subscription, dlq_topic
 from .db import create_pool, load_migrations, migrate, quote_ident
 from .errors import install_error_handlers
+from .handlers import REVOCATION_MIGRATIONS, load_revocations, purge_revocations
 from .outbox import OutboxRelay, RelayFaults, UnitOfWork, unit_of_work
 from .settings import Settings
 from .telemetry import Metrics, extract, make_tracer_provider
@@ -147,6 +148,8 @@ class Runtime:
             ) from None
         if s.migrate_on_start:
             await self.migrate()
+        if REVOCATION_MIGRATIONS[0] in self.spec.migration_sources():
+            await self._load_revocations()
         await ensure_topics(
             self.bootstrap,
             [self.topic_name(t) for t in self.topics()],
@@ -285,6 +288,16 @@ class Runtime:
                 await asyncio.wait_for(self.pool.close(), timeout=5)
         self.tracer_provider.shutdown()
         self.started = False
+
+    async def _load_revocations(self) -> None:
+        """The token revocations of the last token lifetime, which the group offset has put
+        behind this process (`handlers.feed_revocations` keeps them); old rows are purged."""
+        assert self.pool is not None
+        now = self.clock.now()
+        async with self.pool.acquire() as conn:
+            purged = await purge_revocations(conn, now=now)
+            loaded = await load_revocations(conn, PROCESS_REVOCATIONS, now=now)
+        log.debug("token revocations: %d loaded, %d old rows purged", loaded, purged)
 
     async def migrate(self) -> list[str]:
         assert self.pool is not None

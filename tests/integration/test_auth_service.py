@@ -24,7 +24,12 @@ from services.auth.demo import DEMO_EMPLOYER
 from services.auth.sms import FileSmsGateway
 from services.auth.tokens import SigningKey
 from services.registry import spec_of
-from services.runtime.access import TokenVerifier, token_verifier_of
+from services.runtime.access import (
+    PROCESS_REVOCATIONS,
+    AccessDenied,
+    TokenVerifier,
+    token_verifier_of,
+)
 from services.runtime.clock import FixedClock
 from services.runtime.service import Runtime, create_app
 from tests.conftest import StartRuntime, fast_settings
@@ -361,6 +366,69 @@ async def test_another_service_refuses_a_deregistered_users_token(
             return answer.status_code == 401 and answer.json()["code"] == "auth.token_revoked"
 
         await eventually(refused, what="billing refusing the deregistered user's token")
+
+
+async def test_a_restarted_service_still_refuses_a_deregistered_users_token(
+    auth: Auth, start_runtime: StartRuntime, prefix: str, tmp_path: Path
+) -> None:
+    """Billing keeps the revocation in `user_revocations`: a new process (empty in-memory
+    revocations, its group offset past the event) loads it at start-up and refuses the token
+    before it consumes anything."""
+    settings = fast_settings(
+        prefix, data_dir=tmp_path, auth_jwks_file=tmp_path / "auth-dev-key" / "jwks.json"
+    )
+    billing = await start_runtime(spec_of("billing"), settings=settings, clock=auth.clock)
+    app = create_app(billing)
+    user = await auth.add_user(
+        A, "jon@2001", second_factor="sms", phone="+41791234563", topics=["contributions"]
+    )
+    token = auth.key.issue(
+        now=auth.clock.now(),
+        user_id=uuid.UUID(user["user_id"]),
+        kind="connect",
+        employer_no=A,
+        topics=["contributions"],
+        level=2,
+    )
+    bearer = {"Authorization": f"Bearer {token}"}
+    url = f"/employers/{A}/invoices"
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://billing"
+    ) as client:
+        assert (await client.get(url, headers=bearer)).status_code == 200
+        auth.clock.advance(timedelta(seconds=1))
+        gone = await auth.client.patch(
+            f"/employers/{A}/users/{user['user_id']}",
+            json={"status": "deregistered"},
+            headers=auth.admin(A),
+        )
+        assert gone.status_code == 200
+
+        async def refused() -> bool:
+            answer = await client.get(url, headers=bearer)
+            return answer.status_code == 401 and answer.json()["code"] == "auth.token_revoked"
+
+        await eventually(refused, what="billing refusing the deregistered user's token")
+    assert billing.pool is not None
+    kept = await billing.pool.fetchval(
+        "SELECT status FROM user_revocations WHERE user_id = $1", uuid.UUID(user["user_id"])
+    )
+    assert kept == "deregistered"
+
+    await billing.stop()
+    PROCESS_REVOCATIONS.clear()  # what a new process starts with
+    assert token_verifier_of(app).verify(token).user_id == user["user_id"]
+    auth.clock.advance(timedelta(minutes=10))  # still within the token's lifetime
+
+    billing = await start_runtime(spec_of("billing"), settings=settings, clock=auth.clock)
+    with pytest.raises(AccessDenied) as refusal:  # at once: loaded, not consumed again
+        token_verifier_of(create_app(billing)).verify(token)
+    assert refusal.value.code == "auth.token_revoked"
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(billing)), base_url="http://billing"
+    ) as client:
+        answer = await client.get(url, headers=bearer)
+        assert answer.status_code == 401 and answer.json()["code"] == "auth.token_revoked"
 
 
 async def test_certificate_login_and_its_attacks(auth: Auth) -> None:

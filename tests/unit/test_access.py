@@ -933,3 +933,13 @@ def test_signed_claims_of_any_shape_are_accepted_or_refused_never_crash(
         assert refused.status == 401
     else:
         assert principal.kind in {"connect", "admin", "connector", "private", "operator"}
+
+
+def test_cleared_revocations_are_those_of_a_new_process() -> None:
+    revocations = Revocations()
+    user = uuid.uuid4()
+    revocations.revoke_user(user, NOW)
+    revocations.revoke_credential("cert", NOW)
+    revocations.set_topics(user, [], NOW)
+    revocations.clear()
+    assert not revocations._users and not revocations._credentials and not revocations._topics
