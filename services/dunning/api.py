@@ -10,7 +10,7 @@ import json
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
@@ -295,13 +295,20 @@ async def list_messages(
     topic: messages.MessageTopic | None = None,
     unread: bool | None = None,
     tasks: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
 ) -> list[dict[str, Any]]:
-    """Newest first; only the caller's topics (a topic they do not hold lists nothing).
-    `unread=true`: not read yet; `tasks=true`: only tasks (they need action)."""
+    """Newest first, at most `limit`; only the caller's topics (a topic they do not hold
+    lists nothing). `unread=true`: not read yet; `tasks=true`: only tasks (need action)."""
     assert runtime.pool is not None
     async with runtime.pool.acquire() as conn:
         return await messages.listed(
-            conn, employer_no, _inbox_topics(who), topic=topic, unread=unread, tasks=tasks
+            conn,
+            employer_no,
+            _inbox_topics(who),
+            topic=topic,
+            unread=unread,
+            tasks=tasks,
+            limit=limit,
         )
 
 

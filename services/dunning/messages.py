@@ -236,20 +236,22 @@ async def listed(
     topic: str | None = None,
     unread: bool | None = None,
     tasks: bool | None = None,
+    limit: int = 100,
 ) -> list[dict[str, Any]]:
-    """The employer's messages in `topics` (the caller's), newest first."""
+    """The employer's messages in `topics` (the caller's), newest first, at most `limit`."""
     rows = await conn.fetch(
         f"SELECT {_COLUMNS} FROM messages m LEFT JOIN employers e USING (employer_no) "
         "WHERE m.employer_no = $1 AND m.topic = ANY($2::text[]) "
         "AND ($3::text IS NULL OR m.topic = $3) "
         "AND ($4::boolean IS NULL OR (m.read_at IS NULL) = $4) "
         "AND ($5::boolean IS NULL OR m.is_task = $5) "
-        "ORDER BY m.created_on DESC, m.kind, m.message_id",
+        "ORDER BY m.created_on DESC, m.kind, m.message_id LIMIT $6",
         employer_no,
         sorted(topics),
         topic,
         unread,
         tasks,
+        limit,
     )
     return [_view(employer_no, r) for r in rows]
 

@@ -159,6 +159,11 @@ async def test_lists_findings_invoices_and_steps_land_in_their_topics(inbox: Inb
     assert sorted(m["kind"] for m in tasks) == ["coverage.finding", "list.faulty", "reminder"]
     mutations = await inbox.inbox(inbox.everything, topic="mutations")
     assert sorted(m["kind"] for m in mutations) == ["coverage.finding", "list.faulty"]
+    assert len(await inbox.inbox(inbox.everything, limit="2")) == 2
+    too_many = await inbox.client.get(
+        f"/employers/{EMPLOYER}/messages", params={"limit": "501"}, headers=inbox.everything
+    )
+    assert (too_many.status_code, too_many.json()["code"]) == (422, "request.invalid")
 
     # a user with only contributions sees only the invoice, and nothing of the other topics
     only = await inbox.inbox(inbox.contributions_only)
