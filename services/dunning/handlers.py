@@ -61,6 +61,14 @@ async def on_list_checked(uow: UnitOfWork, event: Envelope) -> None:
         return
     await store.record_delivered(uow.conn, event.employer_no, p.period, p.received_on)
     await store.close_data_case(uow.conn, event.employer_no, p.period, p.received_on)
+    # the inbox: the period's list tasks and its case's reminders are done (after the
+    # deferred writes, so that messages of the same batch are settled too)
+    settle_list = messages.settle_list(event.employer_no, p.period, event.occurred_at)
+    uow.after_writes(
+        ("settle-list", event.employer_no, p.period), functools.partial(settle_list, uow.conn)
+    )
+    settle = messages.settle_cases(event.employer_no, "data", event.occurred_at)
+    uow.after_writes(("settle-data", event.employer_no), functools.partial(settle, uow.conn))
 
 
 async def on_coverage_finding(uow: UnitOfWork, event: Envelope) -> None:
@@ -134,6 +142,8 @@ async def on_balance_changed(uow: UnitOfWork, event: Envelope) -> None:
     )
     if newest and balance_paid(p.open_balance, p.overdue_balance):
         await store.close_payment_case(uow.conn, event.employer_no, p.as_of)
+        settle = messages.settle_cases(event.employer_no, "payment", event.occurred_at)
+        uow.after_writes(("settle-payment", event.employer_no), functools.partial(settle, uow.conn))
 
 
 async def on_day_started(uow: UnitOfWork, event: Envelope) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any, Final, Literal
@@ -283,3 +284,41 @@ async def mark(
             "WHERE message_id = $1"
         )
     await conn.execute(sql, message_id, at)
+
+
+#: Art. 22.1: an ok list of the period fulfils the tasks of its faulty or unreadable lists.
+SETTLE_LIST_TASKS = """
+    UPDATE messages SET done_at = $3
+    WHERE employer_no = $1 AND kind IN ('list.faulty', 'list.unreadable')
+      AND params->>'period' = $2 AND done_at IS NULL
+"""
+
+#: A case closed by delivery or payment fulfils the reminder tasks of its steps (a terminated
+#: case does not: the employer still owes the list or the balance).
+SETTLE_CASE_TASKS = """
+    UPDATE messages m SET done_at = $3
+    FROM cases c
+    WHERE m.case_id = c.case_id AND c.employer_no = $1 AND c.track = $2
+      AND c.close_reason IN ('delivered', 'paid') AND m.kind = 'reminder' AND m.done_at IS NULL
+"""
+
+
+Settle = Callable[[Connection], Awaitable[None]]
+
+
+def settle_list(employer_no: int, period: str, at: datetime) -> Settle:
+    """The step that marks the period's list tasks done (for `uow.after_writes`)."""
+
+    async def run(conn: Connection) -> None:
+        await conn.execute(SETTLE_LIST_TASKS, employer_no, period, at)
+
+    return run
+
+
+def settle_cases(employer_no: int, track: str, at: datetime) -> Settle:
+    """The step that marks the reminders of the employer's settled cases done."""
+
+    async def run(conn: Connection) -> None:
+        await conn.execute(SETTLE_CASE_TASKS, employer_no, track, at)
+
+    return run

@@ -210,3 +210,19 @@ async def test_read_and_done_state_and_no_access_across_employers(inbox: Inbox) 
     assert (missing.status_code, missing.json()["code"]) == (404, "message.not_found")
     no_inbox = await inbox.client.get(url, headers=inbox.without_messages)
     assert (no_inbox.status_code, no_inbox.json()["code"]) == (403, "access.topic")
+
+
+async def test_a_corrected_list_settles_its_tasks_and_the_reminders_of_its_case(
+    inbox: Inbox,
+) -> None:
+    await inbox.send(checked("2025-03", "faulty", date(2025, 4, 12)))
+    await inbox.tick(date(2025, 4, 10), date(2025, 4, 25))
+    await inbox.until(2)
+    assert await inbox.count("done_at IS NULL") == 2
+    await inbox.send(checked("2025-03", "ok", date(2025, 4, 28)))
+    await inbox.until(2, "done_at IS NOT NULL")
+    tasks = await inbox.inbox(inbox.everything, tasks="true")
+    assert sorted((m["kind"], m["done_at"] is not None, m["read_at"]) for m in tasks) == [
+        ("list.faulty", True, None),
+        ("reminder", True, None),
+    ]
