@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -15,7 +15,14 @@ import httpx
 import pytest
 
 from contracts.events.auth import EmployerChanged
-from contracts.events.billing import InvoiceIssued, InvoiceIssuedPayload
+from contracts.events.billing import (
+    BalanceChanged,
+    BalanceChangedPayload,
+    InvoiceDue,
+    InvoiceDuePayload,
+    InvoiceIssued,
+    InvoiceIssuedPayload,
+)
 from contracts.events.coverage import CoverageFinding, CoverageFindingPayload
 from services.auth.demo import DEMO_EMPLOYER
 from services.registry import spec_of
@@ -226,3 +233,35 @@ async def test_a_corrected_list_settles_its_tasks_and_the_reminders_of_its_case(
         ("list.faulty", True, None),
         ("reminder", True, None),
     ]
+
+
+async def test_paying_the_balance_settles_the_payment_reminders(inbox: Inbox) -> None:
+    await inbox.tick(date(2025, 5, 31))
+    at = datetime(2025, 5, 31, 6, tzinfo=UTC)
+    await inbox.send(
+        InvoiceDue.new(
+            occurred_at=at,
+            employer_no=EMPLOYER,
+            correlation_id="due",
+            payload=InvoiceDuePayload(
+                invoice_id=uuid.uuid4(), due_date=date(2025, 5, 30), open_amount=Decimal("9")
+            ),
+        )
+    )
+    await inbox.until(1, "kind = 'reminder'")
+    [step] = await inbox.inbox(inbox.everything, topic="reminders")
+    assert (step["params"]["track"], step["done_at"]) == ("payment", None)
+    assert step["body"] == "1. Mahnung vom 2025-05-30 (offener Saldo). Der Brief liegt bei."
+    await inbox.send(
+        BalanceChanged.new(
+            occurred_at=at + timedelta(days=1),
+            employer_no=EMPLOYER,
+            correlation_id="paid",
+            payload=BalanceChangedPayload(
+                open_balance=Decimal("0.00"),
+                overdue_balance=Decimal("0.00"),
+                as_of=date(2025, 6, 1),
+            ),
+        )
+    )
+    await inbox.until(1, "kind = 'reminder' AND done_at IS NOT NULL")
