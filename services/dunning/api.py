@@ -1,5 +1,7 @@
 """HTTP API of dunning: operators hold and release a case and waive a ladder fee (level 3,
-ACCESS.md "operator functions"); every action is written to `audit_log`."""
+ACCESS.md "operator functions"); every action is written to `audit_log`. Employers read their
+cases and letters (`reminders`) and their tasks and messages inbox (`messages`, each user only
+in the topics they hold)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,7 @@ import json
 import uuid
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Response
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
@@ -19,7 +21,7 @@ from services.runtime.handlers import business_day
 from services.runtime.outbox import UnitOfWork
 from services.runtime.service import Runtime, get_runtime
 
-from . import domain, letters, notices, store
+from . import domain, letters, messages, notices, store
 from .handlers import derived_id
 
 router = APIRouter(tags=["dunning"])
@@ -275,3 +277,70 @@ async def notifications(
     """Pending notices (Art. 22.3) with their attempts, next attempt and last error; `smtp`
     says "no SMTP server configured" when none is."""
     return await notices.pending(runtime, status)
+
+
+Inbox = Annotated[Principal, Depends(require("messages.read"))]
+
+
+def _inbox_topics(who: Principal) -> frozenset[str]:
+    """ACCESS.md: every user sees messages only for the topics they hold."""
+    return frozenset(t for t in who.topics if t in messages.KINDS_BY_TOPIC)
+
+
+@router.get("/employers/{employer_no}/messages", summary="The employer's tasks and messages")
+async def list_messages(
+    employer_no: EmployerNo,
+    runtime: RuntimeDep,
+    who: Inbox,
+    topic: messages.MessageTopic | None = None,
+    unread: bool | None = None,
+    tasks: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+) -> list[dict[str, Any]]:
+    """Newest first, at most `limit`; only the caller's topics (a topic they do not hold
+    lists nothing). `unread=true`: not read yet; `tasks=true`: only tasks (need action)."""
+    assert runtime.pool is not None
+    async with runtime.pool.acquire() as conn:
+        return await messages.listed(
+            conn,
+            employer_no,
+            _inbox_topics(who),
+            topic=topic,
+            unread=unread,
+            tasks=tasks,
+            limit=limit,
+        )
+
+
+async def _mark(
+    runtime: Runtime,
+    who: Principal,
+    employer_no: int,
+    message_id: uuid.UUID,
+    what: Literal["read", "done"],
+) -> dict[str, Any]:
+    async with runtime.unit_of_work() as uow:
+        found = await messages.one(uow.conn, employer_no, _inbox_topics(who), message_id)
+        if found is None:  # another employer's, or a topic the caller does not hold
+            raise ApiError(404, "message.not_found", "There is no such message.")
+        if what == "done" and not found["task"]:
+            raise ApiError(409, "message.not_a_task", "Only a task can be marked done.")
+        await messages.mark(uow.conn, message_id, what, runtime.clock.now())
+        after = await messages.one(uow.conn, employer_no, _inbox_topics(who), message_id)
+    assert after is not None
+    return after
+
+
+@router.post("/employers/{employer_no}/messages/{message_id}/read", summary="Mark a message read")
+async def read_message(
+    employer_no: EmployerNo, message_id: uuid.UUID, runtime: RuntimeDep, who: Inbox
+) -> dict[str, Any]:
+    return await _mark(runtime, who, employer_no, message_id, "read")
+
+
+@router.post("/employers/{employer_no}/messages/{message_id}/done", summary="Mark a task done")
+async def done_message(
+    employer_no: EmployerNo, message_id: uuid.UUID, runtime: RuntimeDep, who: Inbox
+) -> dict[str, Any]:
+    """Only tasks (409 `message.not_a_task` otherwise); done marks it read too."""
+    return await _mark(runtime, who, employer_no, message_id, "done")

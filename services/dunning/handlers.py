@@ -2,7 +2,9 @@
 
 Every event dunning publishes has an id derived from its case and step: handling the same
 clock day (or any older one) again publishes nothing new. Events whose rules have not landed
-yet (tasks and messages) are parked (kept in `parked_events`), never dropped.
+yet are parked (kept in `parked_events`), never dropped. Faulty lists, coverage findings,
+invoices and ladder steps also write a message to the employer's inbox (`messages.py`), its id
+derived from the cause: a redelivered event writes nothing new.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from services.runtime.handlers import (
 )
 from services.runtime.outbox import UnitOfWork, derived_event_id
 
-from . import domain, notices, store
+from . import domain, messages, notices, store
 
 
 def derived_id(kind: str, *parts: object) -> uuid.UUID:
@@ -45,9 +47,72 @@ async def on_list_checked(uow: UnitOfWork, event: Envelope) -> None:
     assert isinstance(event, intake.ListChecked)
     p = event.payload
     if p.status != "ok":
+        # the employer's task: correct the list and send it again (topic mutations)
+        kind: messages.Kind = "list.faulty" if p.status == "faulty" else "list.unreadable"
+        message = messages.NewMessage(
+            message_id=derived_id("message", "list", p.upload_id),
+            employer_no=event.employer_no,
+            kind=kind,
+            params={"period": p.period, "error_count": p.error_count, "status": p.status},
+            created_on=p.received_on,
+            upload_id=p.upload_id,
+        )
+        uow.defer(messages.SAVE_MESSAGE, *message.args())
         return
     await store.record_delivered(uow.conn, event.employer_no, p.period, p.received_on)
     await store.close_data_case(uow.conn, event.employer_no, p.period, p.received_on)
+    # the inbox: the period's list tasks and its case's reminders are done (after the
+    # deferred writes, so that messages of the same batch are settled too)
+    settle_list = messages.settle_list(event.employer_no, p.period, event.occurred_at)
+    uow.after_writes(
+        ("settle-list", event.employer_no, p.period), functools.partial(settle_list, uow.conn)
+    )
+    settle = messages.settle_cases(event.employer_no, "data", event.occurred_at)
+    uow.after_writes(("settle-data", event.employer_no), functools.partial(settle, uow.conn))
+
+
+async def on_coverage_finding(uow: UnitOfWork, event: Envelope) -> None:
+    """A coverage finding is a task of the employer (topic mutations): e.g. an exit report
+    missing. The message names the worker only by the AHV number the event carries."""
+    assert isinstance(event, coverage.CoverageFinding)
+    p = event.payload
+    today = await business_day(uow.conn, fallback=event.occurred_at)
+    message = messages.NewMessage(
+        message_id=derived_id("message", "finding", event.event_id),
+        employer_no=event.employer_no,
+        kind="coverage.finding",
+        params={
+            "period": p.period,
+            "code": p.code,
+            "severity": p.severity,
+            "article": p.article,
+            "cost_to_employer": p.cost_to_employer,
+        },
+        created_on=today,
+        worker_ahv=p.ahv,
+    )
+    uow.defer(messages.SAVE_MESSAGE, *message.args())
+
+
+async def on_invoice_issued(uow: UnitOfWork, event: Envelope) -> None:
+    """An invoice is a message of topic contributions (no task: the ladder chases payment)."""
+    assert isinstance(event, billing.InvoiceIssued)
+    p = event.payload
+    message = messages.NewMessage(
+        message_id=derived_id("message", "invoice", p.invoice_id),
+        employer_no=event.employer_no,
+        kind="invoice.issued",
+        params={
+            "invoice_no": p.invoice_no,
+            "invoice_date": p.invoice_date.isoformat(),
+            "due_date": p.due_date.isoformat(),
+            "total": str(p.total),
+            "periods": list(p.periods),
+        },
+        created_on=p.invoice_date,
+        invoice_id=p.invoice_id,
+    )
+    uow.defer(messages.SAVE_MESSAGE, *message.args())
 
 
 async def on_invoice_due(uow: UnitOfWork, event: Envelope) -> None:
@@ -77,6 +142,8 @@ async def on_balance_changed(uow: UnitOfWork, event: Envelope) -> None:
     )
     if newest and balance_paid(p.open_balance, p.overdue_balance):
         await store.close_payment_case(uow.conn, event.employer_no, p.as_of)
+        settle = messages.settle_cases(event.employer_no, "payment", event.occurred_at)
+        uow.after_writes(("settle-payment", event.employer_no), functools.partial(settle, uow.conn))
 
 
 async def on_day_started(uow: UnitOfWork, event: Envelope) -> None:
@@ -111,6 +178,23 @@ async def take_steps(uow: UnitOfWork, cause: Envelope, case: store.StoredCase, t
             step.fee,
             balance,
         )
+        # the employer's task in topic reminders, referencing the step's letter
+        reminder = messages.NewMessage(
+            message_id=derived_id("message", "step", case.case_id, step.step),
+            employer_no=case.employer_no,
+            kind="reminder",
+            params={
+                "track": case.track,
+                "step": step.step,
+                "period": case.period,
+                "dated": planned.on.isoformat(),
+                "fee": str(step.fee),
+            },
+            created_on=planned.on,
+            case_id=case.case_id,
+            step=step.step,
+        )
+        uow.defer(messages.SAVE_MESSAGE, *reminder.args())
         uow.publish(
             dunning.ReminderEscalated.caused_by(
                 cause,
@@ -204,14 +288,14 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription(auth.UserChanged, feed_revocations),
     # tasks and messages (not built yet: parked)
     Subscription(intake.ListReceived, park),
-    # data-delivery ladder
+    # data-delivery ladder; a faulty list is a task in the inbox
     Subscription(intake.ListChecked, on_list_checked),
     # tasks for the employer (not built yet: parked)
     Subscription(coverage.CoverageChanged, park),
-    # tasks for the employer (not built yet: parked)
-    Subscription(coverage.CoverageFinding, park),
-    # tasks for the employer (not built yet: parked)
-    Subscription(billing.InvoiceIssued, park),
+    # tasks for the employer (inbox, topic mutations)
+    Subscription(coverage.CoverageFinding, on_coverage_finding),
+    # messages for the employer (inbox, topic contributions)
+    Subscription(billing.InvoiceIssued, on_invoice_issued),
     # payment ladder
     Subscription(billing.InvoiceDue, on_invoice_due),
     # payments close cases through the balance (not needed otherwise: parked)
