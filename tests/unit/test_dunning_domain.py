@@ -104,6 +104,27 @@ def test_closed_and_held_cases_take_no_step_and_release_shifts_the_rest() -> Non
     assert due_steps(released, date(2025, 5, 29)) == []
 
 
+@pytest.mark.parametrize("track", ["data", "payment"])
+@pytest.mark.parametrize("resolved_after", [0, 1, 2], ids=["before-1st", "after-1st", "after-2nd"])
+def test_a_case_resolved_at_any_step_takes_no_further_step(
+    track: Track, resolved_after: int
+) -> None:
+    """RULES §9: the list or the payment stops the ladder at whatever step it stands."""
+    anchor = date(2025, 4, 15) if track == "data" else date(2025, 5, 30)
+    expected = [s.step.step for s in domain.plan(track, anchor)][:resolved_after]
+    case = Case(track, anchor)
+    taken: list[str] = []
+    day = anchor
+    while day <= anchor + timedelta(days=120):
+        if len(taken) == resolved_after and not case.closed:
+            case = Case(track, anchor, steps_taken=resolved_after, closed=True)
+        for due in due_steps(case, day):
+            taken.append(due.step.step)
+            case = Case(track, anchor, steps_taken=due.index + 1)
+        day += timedelta(days=1)
+    assert taken == expected
+
+
 @given(
     track=st.sampled_from(["data", "payment"]),
     anchor=st.dates(min_value=date(2024, 1, 1), max_value=date(2030, 12, 31)),
