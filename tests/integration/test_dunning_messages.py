@@ -11,10 +11,8 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
-from contracts.events.auth import EmployerChanged
 from contracts.events.billing import (
     BalanceChanged,
     BalanceChangedPayload,
@@ -24,10 +22,8 @@ from contracts.events.billing import (
     InvoiceIssuedPayload,
 )
 from contracts.events.coverage import CoverageFinding, CoverageFindingPayload
-from services.auth.demo import DEMO_EMPLOYER
 from services.registry import spec_of
 from services.runtime.clock import FixedClock
-from services.runtime.service import create_app
 from tests.conftest import StartRuntime, fast_settings
 from tests.integration.test_dunning_service import EMPLOYER, NOW, Dunning, checked
 from tests.support.kafka import eventually
@@ -81,20 +77,8 @@ async def inbox(
     d.other_employer = bearer(
         employer_no=OTHER, topics=["mutations", "contributions", "reminders", "messages"]
     )
-    affiliation = DEMO_EMPLOYER.model_copy(update={"affiliated_from": date(2025, 3, 1)})
-    await d.send(
-        EmployerChanged.new(
-            occurred_at=NOW, employer_no=EMPLOYER, correlation_id="aff", payload=affiliation
-        )
-    )
-
-    async def projected() -> bool:
-        return int(await d.fetchval("SELECT count(*) FROM employers")) == 1
-
-    await eventually(projected, timeout=30, what="the employer")
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(runtime)), base_url="http://dunning"
-    ) as client:
+    await d.affiliate()
+    async with d.http_client() as client:
         d.client = client
         yield d
 

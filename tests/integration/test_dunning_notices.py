@@ -19,15 +19,13 @@ import pytest
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from contracts.events.auth import EmployerChanged
 from contracts.events.dunning import NotificationSent
 from services.auth.demo import DEMO_EMPLOYER
 from services.dunning import notices
 from services.registry import spec_of
 from services.runtime.clock import FixedClock
-from services.runtime.service import create_app
 from tests.conftest import StartRuntime, fast_settings
-from tests.integration.test_dunning_service import EMPLOYER, NOW, Dunning
+from tests.integration.test_dunning_service import NOW, Dunning
 from tests.integration.test_pricing_service import payloads, wait_outbox_drained
 from tests.support.kafka import eventually
 from tests.support.tokens import TokenMint
@@ -88,20 +86,8 @@ async def start_dunning(
         runtime = await start_runtime(spec_of("dunning"), settings=settings, clock=FixedClock(NOW))
         d = Dunning(runtime, bootstrap, prefix)
         d.operator = {"Authorization": f"Bearer {mint.mint(kind='operator', level=3, topics=[])}"}
-        affiliation = DEMO_EMPLOYER.model_copy(update={"affiliated_from": date(2025, 3, 1)})
-        await d.send(
-            EmployerChanged.new(
-                occurred_at=NOW, employer_no=EMPLOYER, correlation_id="aff", payload=affiliation
-            )
-        )
-
-        async def projected() -> bool:
-            return int(await d.fetchval("SELECT count(*) FROM employers")) == 1
-
-        await eventually(projected, timeout=30, what="the employer")
-        d.client = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=create_app(runtime)), base_url="http://dunning"
-        )
+        await d.affiliate()
+        d.client = d.http_client()
         clients.append(d.client)
         return d
 

@@ -86,6 +86,25 @@ class Dunning:
         assert self.runtime.pool is not None
         return await self.runtime.pool.fetchval(sql, *args)
 
+    async def affiliate(self) -> None:
+        """The demo employer, affiliated from March 2025, in dunning's projection."""
+        affiliation = DEMO_EMPLOYER.model_copy(update={"affiliated_from": date(2025, 3, 1)})
+        await self.send(
+            EmployerChanged.new(
+                occurred_at=NOW, employer_no=EMPLOYER, correlation_id="aff", payload=affiliation
+            )
+        )
+
+        async def projected() -> bool:
+            return int(await self.fetchval("SELECT count(*) FROM employers")) == 1
+
+        await eventually(projected, timeout=30, what="the employer")
+
+    def http_client(self) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(self.runtime)), base_url="http://dunning"
+        )
+
     async def tick(self, *days: date) -> None:
         """Clock days, one after another, each handled before the next."""
         for d in days:
@@ -122,20 +141,8 @@ async def service(
     d.employer = {
         "Authorization": f"Bearer {mint.mint(employer_no=EMPLOYER, topics=['reminders'])}"
     }
-    affiliation = DEMO_EMPLOYER.model_copy(update={"affiliated_from": date(2025, 3, 1)})
-    await d.send(
-        EmployerChanged.new(
-            occurred_at=NOW, employer_no=EMPLOYER, correlation_id="aff", payload=affiliation
-        )
-    )
-
-    async def projected() -> bool:
-        return int(await d.fetchval("SELECT count(*) FROM employers")) == 1
-
-    await eventually(projected, timeout=30, what="the employer")
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=create_app(runtime)), base_url="http://dunning"
-    ) as client:
+    await d.affiliate()
+    async with d.http_client() as client:
         d.client = client
         yield d
 
