@@ -28,6 +28,12 @@ class InvoiceIssuedPayload(Payload):
     )
     total: Money = Field(description="Invoice total.")
     currency: Literal["CHF"] = Field(default="CHF", description="Currency of every amount.")
+    contributions: bool = Field(
+        default=True,
+        description="The invoice bills the contributions of `periods`. False for an invoice of "
+        "pending lines only (fees, interest, corrections, credits): its `periods` is the month "
+        "it was issued in, whose list is not invoiced by it and can still be replaced.",
+    )
 
 
 class InvoiceIssued(Envelope):

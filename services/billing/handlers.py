@@ -163,6 +163,7 @@ async def issue_invoice(
         lines,
         issued_at=cause.occurred_at,
         pending_ids=[line_id for line_id, _ in pending],
+        contribution_periods=periods,
     )
     uow.publish(
         billing.InvoiceIssued.caused_by(
@@ -177,6 +178,7 @@ async def issue_invoice(
                 due_date=invoice.due_date,
                 periods=list(invoice.periods),
                 total=invoice.total,
+                contributions=bool(periods),
             ),
         )
     )

@@ -262,7 +262,10 @@ async def save_invoice(
     *,
     issued_at: datetime,
     pending_ids: list[uuid.UUID],
+    contribution_periods: list[str],
 ) -> None:
+    """`contribution_periods`: the periods whose lists this invoice bills (none for an
+    invoice of pending lines only, whose `periods` merely names the month it went out in)."""
     await conn.execute(
         f"""
         INSERT INTO invoices ({_INVOICE_COLUMNS}, issued_at)
@@ -315,7 +318,7 @@ async def save_invoice(
         "AND invoice_id IS NULL",
         invoice.invoice_id,
         invoice.employer_no,
-        list(invoice.periods),
+        contribution_periods,
     )
     if pending_ids:
         await conn.execute(

@@ -175,7 +175,8 @@ async def on_invoice_issued(uow: UnitOfWork, event: Envelope) -> None:
     signed rows in a later list)."""
     assert isinstance(event, billing.InvoiceIssued)
     p = event.payload
-    await store.mark_invoiced(uow.conn, event.employer_no, p.periods, p.invoice_id)
+    if p.contributions:  # an invoice of fees only leaves its month's list open
+        await store.mark_invoiced(uow.conn, event.employer_no, p.periods, p.invoice_id)
 
 
 SUBSCRIPTIONS: tuple[Subscription, ...] = (

@@ -388,6 +388,7 @@ async def test_a_fee_waiting_too_long_gets_an_invoice_of_its_own(service: Billin
     await service.until("SELECT count(*) FROM invoices", 1, "the fee invoice")
     [issued] = await service.invoices()
     assert (issued["total"], issued["periods"]) == ("20.00", ["2025-05"])
+    assert issued["contributions"] is False
 
 
 async def test_bvgconnect_payments_import_books_a_file_once(

@@ -235,6 +235,34 @@ async def test_a_new_error_free_list_replaces_the_previous_until_the_period_is_i
 ) -> None:
     first = (await intake.upload(build_list(three_rows()))).json()["upload_id"]
     await intake.report(first)
+    # An invoice of fees only, issued in the period's month, does not invoice its list.
+    fees_only = InvoiceIssued.new(
+        occurred_at=NOW,
+        employer_no=EMPLOYER_NO,
+        correlation_id="fees",
+        payload=InvoiceIssuedPayload(
+            invoice_id=uuid.uuid4(),
+            invoice_no="2025-0000",
+            qr_reference="210000000003139471430009017",
+            invoice_date=date(2025, 4, 10),
+            due_date=date(2025, 5, 10),
+            periods=[PERIOD],
+            total=Decimal("20.00"),
+            contributions=False,
+        ),
+    )
+    await publish(bootstrap, prefix, [fees_only])
+    assert intake.runtime.pool is not None
+    handled = intake.runtime.pool
+
+    async def fees_handled() -> bool:
+        return bool(
+            await handled.fetchval(
+                "SELECT count(*) FROM inbox WHERE event_id = $1", fees_only.event_id
+            )
+        )
+
+    await eventually(fees_handled, what="the fee invoice to be handled")
     second = (await intake.upload(build_list(three_rows()[:2]))).json()["upload_id"]
     replaced = await intake.report(second)
     assert replaced["replaces_upload_id"] == first and replaced["in_force"] is True
