@@ -551,6 +551,49 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return offline.validate(request, sys.stdout, sys.stderr)
 
 
+SIMULATE_HELP = """\
+A year at the foundation against the running suite (the embedded one of `bvgconnect up`, or
+DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS with the services' ports from BVG_HTTP_PORT_BASE):
+affiliates synthetic employers, sends their monthly lists (portal and connector), imports the
+bank's camt.054 payments and moves the business clock day by day, then prints a summary and
+checks the invariants against its own ground truth. Exit status 1 if one is broken."""
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from services.simulate.harness import Endpoints, SuiteError
+    from services.simulate.run import simulate
+    from services.simulate.world import build_world
+
+    settings = load_settings()
+    dsn, bootstrap = endpoints(settings)
+    if not 1 <= args.employers <= 999 or args.workers < 1 or not 1 <= args.months <= 36:
+        raise CliError("--employers 1-999, --workers at least 1, --months 1-36", 2)
+    try:
+        date.fromisoformat(args.start + "-01")
+    except ValueError:
+        raise CliError(f"--start {args.start!r} is not a period (YYYY-MM)", 2) from None
+    world = build_world(
+        employers=args.employers,
+        workers=args.workers,
+        months=args.months,
+        seed=args.seed,
+        first_period=args.start,
+    )
+    ports = suite_ports(settings.http_port_base)
+    found = Endpoints(
+        dsn=dsn,
+        bootstrap=bootstrap,
+        topic_prefix=settings.topic_prefix,
+        http={name: f"http://127.0.0.1:{port}" for name, port in ports.items()},
+        key_folder=settings.data_dir.resolve() / DEV_KEY_FOLDER,
+        qr_iban=settings.billing_qr_iban,
+    )
+    try:
+        return asyncio.run(simulate(world, found, sys.stdout))
+    except SuiteError as exc:
+        raise CliError(str(exc)) from None
+
+
 def cmd_dunning_plan(args: argparse.Namespace) -> int:
     from services.dunning import domain
 
@@ -674,6 +717,19 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("--invoice-date", help="payment ladder: invoice date YYYY-MM-DD")
     plan.add_argument("--json", action="store_true", help="print JSON")
     plan.set_defaults(func=cmd_dunning_plan)
+
+    simulate = sub.add_parser(
+        "simulate",
+        help="a year at the foundation against the running suite, with invariants",
+        description=SIMULATE_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    simulate.add_argument("--employers", type=int, default=50)
+    simulate.add_argument("--workers", type=int, default=5000)
+    simulate.add_argument("--months", type=int, default=12)
+    simulate.add_argument("--seed", type=int, default=7)
+    simulate.add_argument("--start", default="2025-01", help="first period, YYYY-MM")
+    simulate.set_defaults(func=cmd_simulate)
 
     validate = sub.add_parser(
         "validate",

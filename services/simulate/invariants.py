@@ -1,0 +1,316 @@
+"""The invariants of a simulated year, checked against the simulation's own ground truth.
+
+1. Every contribution due is invoiced exactly once and equals the offline price of its row.
+2. Every coverage period equals `bvgconnect coverage explain` of what the lists told.
+3. Every overdue invoice is on its ladder at the step its dates demand; every ladder closes
+   when the list or the payment arrives; a list never delivered has its data case.
+4. Every termination produced its three notices (2nd reminder to the association, the
+   termination to the catch-all institution and the labour office); nothing is left in an
+   outbox or a dead-letter topic.
+
+The services' schemas are read directly (the simulation is an operator's tool); a failure
+names employer numbers, periods and rules, never a worker's AHV number or name.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from services.coverage import offline
+from services.dunning import domain as dunning
+from services.runtime.dlq import list_entries
+from services.runtime.settings import SERVICE_NAMES
+
+from .truth import explain_input
+from .world import World
+
+if TYPE_CHECKING:
+    from .harness import Harness
+    from .run import Ledger
+
+_NOTICES = {
+    ("reminder_2", "association"),
+    ("termination", "catch_all"),
+    ("termination", "labour_office"),
+}
+
+
+async def check_invariants(
+    h: Harness, world: World, ledger: Ledger, final_day: date
+) -> tuple[list[str], dict[str, Any]]:
+    assert h.pool is not None
+    failures: list[str] = []
+    summary: dict[str, Any] = {}
+    async with h.pool.acquire() as conn:
+        await _contributions(conn, world, ledger, failures, summary)
+        await _coverage(conn, world, ledger, failures, summary)
+        await _ladders(conn, world, ledger, final_day, failures, summary)
+        await _notices_and_leftovers(conn, h, world, failures, summary)
+    return failures, summary
+
+
+async def _contributions(
+    conn: Any, world: World, ledger: Ledger, failures: list[str], summary: dict[str, Any]
+) -> None:
+    employers = [e.employer_no for e in world.employers]
+    lines = await conn.fetch(
+        "SELECT i.employer_no, l.period, l.worker, l.kind, l.amount, l.insured_wage, "
+        "l.employer_share, l.employee_share, i.invoice_no "
+        "FROM billing.invoice_lines l JOIN billing.invoices i USING (invoice_id) "
+        "WHERE i.employer_no = ANY($1::int[])",
+        employers,
+    )
+    invoiced: dict[tuple[int, str, str], list[Any]] = {}
+    kinds: Counter[str] = Counter()
+    for r in lines:
+        kinds[r["kind"]] += 1
+        if r["kind"] in ("contribution", "correction") and r["worker"]:
+            invoiced.setdefault((r["employer_no"], r["period"], r["worker"]), []).append(r)
+    invoices = await conn.fetchrow(
+        "SELECT count(*) AS n, coalesce(sum(total), 0) AS total FROM billing.invoices "
+        "WHERE employer_no = ANY($1::int[])",
+        employers,
+    )
+    summary["invoices issued"] = f"{invoices['n']}, CHF {invoices['total']:,.2f}"
+    summary["invoice lines by kind"] = ", ".join(f"{k} {v}" for k, v in sorted(kinds.items()))
+    wrong = missing = doubled = 0
+    due = Decimal(0)
+    for (employer_no, period), rows in sorted(ledger.expected.items()):
+        ended = ledger.ended.get(employer_no)
+        if ended is not None and period > ended.isoformat()[:7]:
+            continue
+        for row in rows:
+            due += row.premium_total
+            if row.premium_total == 0 and row.insured_wage == 0:
+                if invoiced.pop((employer_no, period, row.ahv), []):
+                    failures.append(f"a line of {employer_no} {period} for a row not subject")
+                continue  # not subject: no line (billing leaves all-zero rows out)
+            found = invoiced.pop((employer_no, period, row.ahv), [])
+            if not found:
+                missing += 1
+                if missing <= 5:
+                    failures.append(f"contribution of a row of {employer_no} {period} not invoiced")
+                continue
+            if len(found) > 1:
+                doubled += 1
+                if doubled <= 5:
+                    failures.append(
+                        f"contribution of a row of {employer_no} {period} invoiced "
+                        f"{len(found)} times ({', '.join(f['invoice_no'] for f in found)})"
+                    )
+            line = found[0]
+            if (line["amount"], line["insured_wage"], line["employer_share"]) != (
+                row.premium_total,
+                row.insured_wage,
+                row.employer_share,
+            ):
+                wrong += 1
+                if wrong <= 5:
+                    failures.append(
+                        f"contribution of a row of {employer_no} {period}: invoiced "
+                        f"{line['amount']} (insured wage {line['insured_wage']}), the rules give "
+                        f"{row.premium_total} (insured wage {row.insured_wage})"
+                    )
+    for employer_no, period, _ in sorted(invoiced):
+        failures.append(f"a line of {employer_no} {period} that no list in force has")
+    for label, n in (("not invoiced", missing), ("invoiced twice", doubled), ("wrong", wrong)):
+        if n > 5:
+            failures.append(f"… {n} contributions {label} in all")
+    summary["contributions due (rules)"] = f"CHF {due:,.2f}"
+    corrected = sum(r.corrected for rows in ledger.expected.values() for r in rows)
+    summary["rows declared otherwise than computed"] = str(corrected)
+
+
+async def _coverage(
+    conn: Any, world: World, ledger: Ledger, failures: list[str], summary: dict[str, Any]
+) -> None:
+    stored = await conn.fetch(
+        "SELECT employer_no, ahv, insured_from, insured_to, start_rule, end_rule "
+        "FROM coverage.coverage_periods WHERE employer_no = ANY($1::int[]) "
+        "ORDER BY employer_no, ahv, insured_from",
+        [e.employer_no for e in world.employers],
+    )
+    by_worker: dict[str, list[dict[str, Any]]] = {}
+    starts: Counter[str] = Counter()
+    ends: Counter[str] = Counter()
+    for r in stored:
+        starts[r["start_rule"]] += 1
+        if r["end_rule"]:
+            ends[r["end_rule"]] += 1
+        by_worker.setdefault(r["ahv"], []).append(
+            {
+                "from": r["insured_from"].isoformat(),
+                "to": r["insured_to"].isoformat() if r["insured_to"] else None,
+                "start_rule": r["start_rule"].strip(),
+                "end_rule": r["end_rule"].strip() if r["end_rule"] else None,
+            }
+        )
+    summary["coverage starts by rule"] = ", ".join(f"{k} {v}" for k, v in sorted(starts.items()))
+    summary["coverage ends by rule"] = ", ".join(f"{k} {v}" for k, v in sorted(ends.items()))
+    differ = 0
+    for worker in world.workers:
+        known = ledger.knowledge.get(worker.ahv)
+        if known is None or not known.assignments:
+            continue
+        document = offline.ExplainInput.model_validate_json(
+            json.dumps(explain_input(worker, known))
+        )
+        timeline, findings = offline._assess(document)
+        expected = offline.to_json(timeline, findings)["periods"]
+        if expected != by_worker.get(worker.ahv, []):
+            differ += 1
+            if differ <= 5:
+                failures.append(
+                    f"coverage of worker #{worker.serial} at {worker.employer_no}: stored "
+                    f"{_spans(by_worker.get(worker.ahv, []))}, explain gives {_spans(expected)}"
+                )
+    if differ > 5:
+        failures.append(f"… {differ} workers' coverage differs from explain in all")
+
+
+def _spans(periods: list[dict[str, Any]]) -> str:
+    return (
+        "; ".join(
+            f"{p['from']}..{p['to'] or ''} {p['start_rule']}/{p['end_rule'] or '-'}"
+            for p in periods
+        )
+        or "none"
+    )
+
+
+async def _ladders(
+    conn: Any,
+    world: World,
+    ledger: Ledger,
+    final_day: date,
+    failures: list[str],
+    summary: dict[str, Any],
+) -> None:
+    employers = [e.employer_no for e in world.employers]
+    cases = await conn.fetch(
+        "SELECT case_id, employer_no, track, period, anchor, steps_taken, closed_on, "
+        "close_reason, shift_days, held_since FROM dunning.cases "
+        "WHERE employer_no = ANY($1::int[])",
+        employers,
+    )
+    steps = await conn.fetch(
+        "SELECT c.track, s.step, count(*) AS n FROM dunning.case_steps s "
+        "JOIN dunning.cases c USING (case_id) WHERE c.employer_no = ANY($1::int[]) "
+        "GROUP BY 1, 2 ORDER BY 1, 2",
+        employers,
+    )
+    summary["reminders by step"] = (
+        ", ".join(f"{r['track']} {r['step']} {r['n']}" for r in steps) or "none"
+    )
+    for c in cases:
+        closed_on = c["closed_on"]
+        case = dunning.Case(track=c["track"], anchor=c["anchor"], shift_days=c["shift_days"])
+        on = closed_on or final_day
+        demanded = len(dunning.due_steps(case, on))
+        taken = c["steps_taken"]
+        if closed_on is not None and taken == demanded - 1 and c["close_reason"] != "terminated":
+            demanded = taken  # closed on the day its next step was due, before it was taken
+        if taken != demanded and c["held_since"] is None:
+            failures.append(
+                f"{c['track']} case of {c['employer_no']} ({c['period'] or c['anchor']}): "
+                f"{taken} steps taken, its dates demand {demanded} by {on}"
+            )
+    # Data ladder: every delivered list closes its case; every missing one has a case.
+    delivered = {(e, p) for (e, p), rows in ledger.expected.items() if rows}
+    data_cases = {(c["employer_no"], c["period"]): c for c in cases if c["track"] == "data"}
+    for (employer_no, period), c in sorted(data_cases.items()):
+        if c["anchor"] != dunning.list_due_date(period):
+            failures.append(f"data case of {employer_no} {period} anchored on {c['anchor']}")
+        if (employer_no, period) in delivered and c["closed_on"] is None:
+            failures.append(f"data case of {employer_no} {period} open although the list came")
+    for employer in world.employers:
+        ended = ledger.ended.get(employer.employer_no)
+        for period in world.periods:
+            if ended is not None and period > ended.isoformat()[:7]:
+                continue
+            due = dunning.list_due_date(period)
+            key = (employer.employer_no, period)
+            if key not in delivered and due < final_day and key not in data_cases:
+                failures.append(f"list {period} of {employer.employer_no} missing, but no case")
+    # Payment ladder: open exactly while something is overdue.
+    overdue = await conn.fetch(
+        "SELECT i.employer_no, min(i.due_date) AS due FROM billing.invoices i "
+        "LEFT JOIN (SELECT invoice_id, sum(applied) AS paid FROM billing.payments "
+        "           GROUP BY invoice_id) p USING (invoice_id) "
+        "WHERE i.employer_no = ANY($1::int[]) AND i.due_date < $2 "
+        "AND i.total > coalesce(p.paid, 0) GROUP BY 1",
+        employers,
+        final_day,
+    )
+    late = {r["employer_no"]: r["due"] for r in overdue}
+    open_payment = {
+        c["employer_no"] for c in cases if c["track"] == "payment" and c["closed_on"] is None
+    }
+    terminated = {
+        c["employer_no"] for c in cases if c["track"] == "payment" and c["close_reason"]
+    } & set(ledger.ended)
+    for employer_no in sorted(set(late) - open_payment - terminated):
+        failures.append(f"{employer_no} owes since {late[employer_no]} but has no payment case")
+    for employer_no in sorted(open_payment - set(late)):
+        failures.append(f"{employer_no} owes nothing overdue but its payment case is open")
+    summary["terminations"] = str(
+        sum(
+            1
+            for r in await conn.fetch(
+                "SELECT 1 FROM dunning.case_steps s JOIN dunning.cases c USING (case_id) "
+                "WHERE s.step = 'termination' AND c.employer_no = ANY($1::int[])",
+                employers,
+            )
+        )
+    )
+
+
+async def _notices_and_leftovers(
+    conn: Any, h: Harness, world: World, failures: list[str], summary: dict[str, Any]
+) -> None:
+    employers = [e.employer_no for e in world.employers]
+    terminated = await conn.fetch(
+        "SELECT c.case_id, c.employer_no, c.track FROM dunning.case_steps s "
+        "JOIN dunning.cases c USING (case_id) "
+        "WHERE s.step = 'termination' AND c.employer_no = ANY($1::int[])",
+        employers,
+    )
+    notices = await conn.fetch(
+        "SELECT case_id, step, recipient, status FROM dunning.notifications "
+        "WHERE case_id = ANY($1::uuid[])",
+        [r["case_id"] for r in terminated],
+    )
+    by_case: dict[Any, set[tuple[str, str]]] = {}
+    status: Counter[str] = Counter()
+    for n in notices:
+        by_case.setdefault(n["case_id"], set()).add((n["step"], n["recipient"]))
+        status[n["status"]] += 1
+    for r in terminated:
+        got = by_case.get(r["case_id"], set())
+        if got != _NOTICES:
+            failures.append(
+                f"termination of {r['employer_no']} ({r['track']}): notices "
+                f"{sorted(got)} instead of the three"
+            )
+    summary["notices of terminations"] = (
+        ", ".join(f"{k} {v}" for k, v in sorted(status.items())) or "none"
+    )
+    pending = await conn.fetchval(
+        " + ".join(
+            f"(SELECT count(*) FROM {name}.outbox WHERE published_at IS NULL)"
+            for name in SERVICE_NAMES
+        ).join(("SELECT ", ""))
+    )
+    if pending:
+        failures.append(f"{pending} events left in outboxes")
+    dead = await list_entries(h.e.bootstrap, h.e.topic_prefix)
+    if dead:
+        topics = Counter(d.original_topic for d in dead)
+        failures.append(
+            "dead-lettered: " + ", ".join(f"{t} {n}" for t, n in sorted(topics.items()))
+        )
+    summary["left in outboxes / DLQ"] = f"{pending} / {len(dead)}"
