@@ -156,10 +156,18 @@ async def close_data_case(conn: Connection, employer_no: int, period: str, day: 
 async def open_payment_case(
     conn: Connection, employer_no: int, due_date: date, day: date
 ) -> uuid.UUID | None:
-    """One open payment case per employer (the reminders are for the whole balance)."""
+    """One open payment case per employer (the reminders are for the whole balance).
+
+    None once the employer's affiliation was terminated (by either ladder): RULES §9 ends a
+    payment ladder with the termination and debt enforcement of all due amounts, so what
+    falls due afterwards (the last lists, the fees) goes to enforcement (an operator's Art. 25
+    fee), not round the ladder again: without this, every unpaid fee invoice brought another
+    termination and another CHF 400 (found by `bvgconnect simulate`)."""
     case_id: uuid.UUID | None = await conn.fetchval(
         "INSERT INTO cases (case_id, employer_no, track, opened_on, anchor) "
-        "VALUES (gen_random_uuid(), $1, 'payment', $2, $3) "
+        "SELECT gen_random_uuid(), $1, 'payment', $2, $3 "
+        "WHERE NOT EXISTS (SELECT 1 FROM case_steps s JOIN cases c USING (case_id) "
+        "                  WHERE c.employer_no = $1 AND s.step = 'termination') "
         "ON CONFLICT (employer_no) WHERE track = 'payment' AND closed_on IS NULL DO NOTHING "
         "RETURNING case_id",
         employer_no,

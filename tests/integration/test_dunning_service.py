@@ -259,6 +259,30 @@ async def test_payment_ladder_partial_payment_does_not_close_it(service: Dunning
     amount = await service.fetchval("SELECT amount FROM case_steps WHERE step = 'reminder_2'")
     assert amount == Decimal("1000.00")  # the whole open balance
 
+    # After the termination, an invoice falling due (here: its fees) goes to enforcement,
+    # not round the ladder again (found by `bvgconnect simulate`: a termination every 40 days).
+    later = InvoiceDue.new(
+        occurred_at=due_at + timedelta(days=80),
+        employer_no=EMPLOYER,
+        correlation_id="fees-due",
+        payload=InvoiceDuePayload(
+            invoice_id=uuid.uuid4(), due_date=date(2025, 8, 18), open_amount=Decimal("700.00")
+        ),
+    )
+    await service.send(later)
+
+    async def handled() -> bool:
+        found = await service.fetchval(
+            "SELECT count(*) FROM inbox WHERE event_id = $1", later.event_id
+        )
+        return bool(found)
+
+    await eventually(handled, timeout=30, what="the later invoice due")
+    await service.tick(date(2025, 10, 1))
+    cases = await service.fetchval("SELECT count(*) FROM cases WHERE track = 'payment'")
+    assert cases == 1
+    assert [s for s in await service.steps() if s[0] == "payment"] == payment
+
 
 async def test_payment_of_the_overdue_balance_closes_the_case(service: Dunning) -> None:
     await service.tick(date(2025, 5, 31))
