@@ -137,6 +137,11 @@ def cmd_migrate(args: argparse.Namespace) -> int:
 
 
 # -- up / down --------------------------------------------------------------------------
+#: `up` starts a service that died again, unless it died this often within the window.
+MAX_RESTARTS = 5
+RESTART_WINDOW_S = 60.0
+
+
 def cmd_up(args: argparse.Namespace) -> int:
     settings = load_settings()
     data_dir = settings.data_dir.resolve()
@@ -180,9 +185,10 @@ def cmd_up(args: argparse.Namespace) -> int:
 
             SigningKey.load_or_create(data_dir / DEV_KEY_FOLDER)
             env["BVG_AUTH_JWKS_FILE"] = str(data_dir / DEV_KEY_FOLDER / "jwks.json")
-        for name in SERVICE_NAMES:
+
+        def spawn(name: str) -> subprocess.Popen[bytes]:
             log_file = open(data_dir / "logs" / f"{name}.log", "ab")  # noqa: SIM115
-            children[name] = subprocess.Popen(
+            return subprocess.Popen(
                 [sys.executable, "-m", "services.cli", "run", name],
                 env={**env, "BVG_HTTP_PORT": str(ports[name])},
                 stdout=log_file,
@@ -191,25 +197,46 @@ def cmd_up(args: argparse.Namespace) -> int:
                 # Ctrl-C reaches `up` only, which then stops the services in order.
                 start_new_session=True,
             )
-        infra.write_state(
-            data_dir,
-            {
-                "pid": os.getpid(),
-                "database_url": dsn,
-                "kafka_bootstrap_servers": bootstrap,
-                "services": {n: {"pid": p.pid, "port": ports[n]} for n, p in children.items()},
-                "broker_pid": kafka.process.pid if kafka and kafka.process else None,
-            },
-        )
+
+        def save_state() -> None:
+            infra.write_state(
+                data_dir,
+                {
+                    "pid": os.getpid(),
+                    "database_url": dsn,
+                    "kafka_bootstrap_servers": bootstrap,
+                    "services": {n: {"pid": p.pid, "port": ports[n]} for n, p in children.items()},
+                    "broker_pid": kafka.process.pid if kafka and kafka.process else None,
+                },
+            )
+
+        for name in SERVICE_NAMES:
+            children[name] = spawn(name)
+        save_state()
         _wait_ready(children, ports, timeout_s=60, should_stop=lambda: stop)
         demo = "" if args.no_demo else asyncio.run(_load_demo(dsn))
         elapsed = time.monotonic() - started
         _print_table(dsn, bootstrap, data_dir, elapsed, demo, ports)
+        restarts: dict[str, list[float]] = {}
         while not stop:
-            for name, child in children.items():
-                if child.poll() is not None:
-                    print(f"service {name} exited with status {child.returncode}; see its log")
+            for name, child in list(children.items()):
+                if child.poll() is None:
+                    continue
+                # A service that dies is started again, as a production orchestrator would;
+                # one that keeps dying stops the suite.
+                now = time.monotonic()
+                recent = [t for t in restarts.get(name, []) if now - t < RESTART_WINDOW_S]
+                if len(recent) >= MAX_RESTARTS:
+                    print(
+                        f"service {name} exited with status {child.returncode} "
+                        f"{MAX_RESTARTS} times within {RESTART_WINDOW_S:.0f} s; see its log"
+                    )
                     stop = True
+                    break
+                print(f"service {name} exited with status {child.returncode}; restarting it")
+                children[name] = spawn(name)
+                restarts[name] = [*recent, now]
+                save_state()
             time.sleep(0.2)
         print("stopping ...")
     finally:
@@ -580,6 +607,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         first_period=args.start,
     )
     ports = suite_ports(settings.http_port_base)
+    state = infra.read_state(settings.data_dir.resolve())
+    embedded = settings.data_dir.resolve() if state is not None else None
     found = Endpoints(
         dsn=dsn,
         bootstrap=bootstrap,
@@ -587,9 +616,10 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         http={name: f"http://127.0.0.1:{port}" for name, port in ports.items()},
         key_folder=settings.data_dir.resolve() / DEV_KEY_FOLDER,
         qr_iban=settings.billing_qr_iban,
+        data_dir=embedded,
     )
     try:
-        return asyncio.run(simulate(world, found, sys.stdout))
+        return asyncio.run(simulate(world, found, sys.stdout, chaos=args.chaos))
     except SuiteError as exc:
         raise CliError(str(exc)) from None
 
@@ -729,6 +759,11 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--months", type=int, default=12)
     simulate.add_argument("--seed", type=int, default=7)
     simulate.add_argument("--start", default="2025-01", help="first period, YYYY-MM")
+    simulate.add_argument(
+        "--chaos",
+        action="store_true",
+        help="SIGKILL a random service now and then (embedded suite; `up` restarts it)",
+    )
     simulate.set_defaults(func=cmd_simulate)
 
     validate = sub.add_parser(

@@ -20,12 +20,15 @@ from typing import Any
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.errors import KafkaError
 
 from contracts.envelope import Envelope
 from contracts.events.clock import DayStarted, DayStartedPayload
 from contracts.events.intake import ListSubmitted, ListSubmittedPayload
 from services.runtime.settings import SERVICE_NAMES
 
+#: How long an act is retried while its service is away.
+RETRY_FOR_S = 120.0
 #: Rows per connector part (the contract allows 5,000; a part is one Kafka message).
 PART_ROWS = 2000
 
@@ -42,6 +45,8 @@ class Endpoints:
     http: dict[str, str]
     key_folder: Path
     qr_iban: str
+    #: The embedded suite's data folder (its `suite.json`), for `--chaos`.
+    data_dir: Path | None = None
 
 
 class Harness:
@@ -56,6 +61,7 @@ class Harness:
         self._operator = ""
         self._tokens: dict[int, str] = {}
         self.quiet_seconds = 0.0
+        self.retries = 0
 
     async def __aenter__(self) -> Harness:
         from services.registry import spec_of
@@ -105,9 +111,27 @@ class Harness:
         self._tokens.clear()
         self._operator = self.token(kind="operator", employer_no=None, level=3)
 
+    async def _request(self, method: str, url: str, **kwargs: Any) -> httpx.Response:
+        """The request, again while the service is away (restarting after a crash): a
+        connection refused or cut, or 502-504. What a portal user or the bank's import
+        would do; every act here is idempotent (same bytes, same booking ids)."""
+        deadline = time.monotonic() + RETRY_FOR_S
+        while True:
+            try:
+                answer = await self.http.request(method, url, **kwargs)
+                if answer.status_code not in (502, 503, 504):
+                    return answer
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                raise SuiteError(f"{url} did not answer within {RETRY_FOR_S:.0f} s")
+            self.retries += 1
+            await asyncio.sleep(0.5)
+
     # -- acts ------------------------------------------------------------------------------
     async def affiliate(self, employer_no: int, body: dict[str, Any]) -> None:
-        answer = await self.http.put(
+        answer = await self._request(
+            "PUT",
             f"{self.e.http['auth']}/employers/{employer_no}",
             json=body,
             headers={"Authorization": f"Bearer {self._operator}"},
@@ -116,7 +140,8 @@ class Harness:
             raise SuiteError(f"auth refused employer {employer_no}: {answer.status_code}")
 
     async def upload(self, employer_no: int, period: str, rows: list[dict[str, Any]]) -> None:
-        answer = await self.http.post(
+        answer = await self._request(
+            "POST",
             f"{self.e.http['intake']}/employers/{employer_no}/lists/{period}",
             content=json.dumps({"rows": rows}).encode(),
             headers={
@@ -171,7 +196,8 @@ class Harness:
         )
 
     async def pay(self, camt: bytes) -> dict[str, Any]:
-        answer = await self.http.post(
+        answer = await self._request(
+            "POST",
             f"{self.e.http['billing']}/payments/camt054",
             content=camt,
             headers={
@@ -185,6 +211,20 @@ class Harness:
         return result
 
     # -- waiting -------------------------------------------------------------------------
+    async def ready(self, timeout_s: float = 120.0) -> None:
+        """Until every service answers `/readyz` (after a restart)."""
+        deadline = time.monotonic() + timeout_s
+        for name, root in self.e.http.items():
+            while True:
+                try:
+                    if (await self.http.get(f"{root}/readyz")).status_code == 200:
+                        break
+                except httpx.TransportError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise SuiteError(f"{name} is not ready after {timeout_s:.0f} s")
+                await asyncio.sleep(0.3)
+
     async def quiet(self, timeout_s: float = 300.0) -> None:
         """Until nothing is in flight: every outbox published, every upload checked, every
         consumer group's offsets at the end of its topics; twice in a row."""
@@ -215,7 +255,10 @@ class Harness:
 
     async def _consumers_caught_up(self) -> bool:
         for group, topics in self.group_topics.items():
-            lag = await self.lag(group, topics)
+            try:
+                lag = await self.lag(group, topics)
+            except KafkaError:  # e.g. the group's coordinator busy with a rebalance
+                return False
             if lag:
                 return False
         return True

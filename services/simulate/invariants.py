@@ -257,6 +257,10 @@ async def _ladders(
         failures.append(f"{employer_no} owes since {late[employer_no]} but has no payment case")
     for employer_no in sorted(open_payment - set(late)):
         failures.append(f"{employer_no} owes nothing overdue but its payment case is open")
+    per_employer = Counter(c["employer_no"] for c in cases if c["close_reason"] == "terminated")
+    for employer_no, n in sorted(per_employer.items()):
+        if n > 1:
+            failures.append(f"{employer_no} terminated {n} times (an affiliation ends once)")
     summary["terminations"] = str(
         sum(
             1

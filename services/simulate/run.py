@@ -18,7 +18,8 @@ from decimal import Decimal
 from typing import Any, TextIO
 
 from . import camt
-from .harness import Endpoints, Harness
+from .chaos import Chaos
+from .harness import Endpoints, Harness, SuiteError
 from .invariants import check_invariants
 from .truth import ExpectedRow, Knowledge, list_row
 from .world import SimEmployer, World, first_day, next_period
@@ -80,8 +81,13 @@ def _upload_plan(world: World) -> dict[date, list[tuple[SimEmployer, str, str]]]
     return plan
 
 
-async def simulate(world: World, endpoints: Endpoints, out: TextIO) -> int:
+async def simulate(world: World, endpoints: Endpoints, out: TextIO, *, chaos: bool = False) -> int:
     started = time.monotonic()
+    monkey: Chaos | None = None
+    if chaos:
+        if endpoints.data_dir is None:
+            raise SuiteError("--chaos needs the embedded suite of `bvgconnect up`")
+        monkey = Chaos(endpoints.data_dir, world.seed)
     ledger = Ledger()
     plan = _upload_plan(world)
     last = world.periods[-1]
@@ -95,6 +101,8 @@ async def simulate(world: World, endpoints: Endpoints, out: TextIO) -> int:
         for employer in world.employers:
             await h.affiliate(employer.employer_no, _employer_body(employer, world.first_day))
         await h.quiet()
+        if monkey is not None:
+            monkey.start()
         day = world.first_day
         refreshed = time.monotonic()
         while day <= final_day:
@@ -143,8 +151,18 @@ async def simulate(world: World, endpoints: Endpoints, out: TextIO) -> int:
                 await h.quiet()
             await _schedule_payments(h, ledger, by_no)
             day += timedelta(days=1)
+        if monkey is not None:
+            await monkey.stop()
+            await h.ready()
+            await h.quiet()
         elapsed = time.monotonic() - started
         failures, summary = await check_invariants(h, world, ledger, final_day)
+        if monkey is not None:
+            kills = Counter(monkey.kills)
+            summary["chaos: services killed (SIGKILL)"] = (
+                ", ".join(f"{k} {v}" for k, v in sorted(kills.items())) or "none"
+            )
+            summary["chaos: requests retried"] = str(h.retries)
     _print_summary(out, world, ledger, summary, elapsed, h.quiet_seconds, failures)
     return 1 if failures else 0
 

@@ -198,6 +198,8 @@ def _stints(rng: random.Random, start: date, horizon: date) -> tuple[Stint, ...]
     # Some workers are already on an assignment when the simulation begins.
     day = start - timedelta(days=rng.randint(0, 120)) if rng.random() < 0.4 else start
     day += timedelta(days=rng.randint(0, 150))
+    # Assignments run Monday to Friday, so every month they touch has working days in it.
+    day -= timedelta(days=day.weekday())
     while day <= horizon and len(out) < 4:
         long = rng.random() < 0.35
         weeks = rng.randint(14, 45) if long else rng.choice((2, 3, 4, 6, 8, 10, 12, 16, 20))
@@ -222,7 +224,7 @@ def _stints(rng: random.Random, start: date, horizon: date) -> tuple[Stint, ...]
         # The next one starts in a later month: a gap of 1 to 40 weeks.
         gap = end + timedelta(days=7 * rng.choice((1, 2, 4, 6, 10, 20, 40)))
         day = max(gap, (end.replace(day=1) + timedelta(days=32)).replace(day=1))
-        day += timedelta(days=(7 - day.weekday()) % 7)  # a Monday
+        day += timedelta(days=(7 - day.weekday()) % 7)
     return tuple(out)
 
 
