@@ -619,7 +619,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         data_dir=embedded,
     )
     try:
-        return asyncio.run(simulate(world, found, sys.stdout, chaos=args.chaos))
+        return asyncio.run(
+            simulate(world, found, sys.stdout, chaos=args.chaos, chaos_every_s=args.chaos_every)
+        )
     except SuiteError as exc:
         raise CliError(str(exc)) from None
 
@@ -763,6 +765,13 @@ def build_parser() -> argparse.ArgumentParser:
         "--chaos",
         action="store_true",
         help="SIGKILL a random service now and then (embedded suite; `up` restarts it)",
+    )
+    simulate.add_argument(
+        "--chaos-every",
+        type=float,
+        default=15.0,
+        metavar="SECONDS",
+        help="mean time between two kills (default 15)",
     )
     simulate.set_defaults(func=cmd_simulate)
 

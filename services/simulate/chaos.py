@@ -13,15 +13,21 @@ import random
 import signal
 from pathlib import Path
 
+import httpx
+
 from services.runtime import infra
 from services.runtime.settings import SERVICE_NAMES
 
 
 class Chaos:
-    def __init__(self, data_dir: Path, seed: int, *, every_s: tuple[float, float] = (8.0, 30.0)):
+    def __init__(
+        self, data_dir: Path, http: dict[str, str], seed: int, *, every_s: float = 15.0
+    ) -> None:
         self.data_dir = data_dir
+        self.http = http
         self.rng = random.Random(seed * 31 + 5)
-        self.every_s = every_s
+        #: A kill every `every_s` seconds on average (uniformly half to one and a half).
+        self.every_s = (every_s / 2, every_s * 1.5)
         self.kills: list[str] = []
         self._task: asyncio.Task[None] | None = None
 
@@ -34,13 +40,20 @@ class Chaos:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
 
+    async def _ready(self, name: str) -> bool:
+        try:
+            async with httpx.AsyncClient(timeout=2) as client:
+                return (await client.get(f"{self.http[name]}/readyz")).status_code == 200
+        except httpx.HTTPError:
+            return False
+
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.rng.uniform(*self.every_s))
             name = self.rng.choice(SERVICE_NAMES)
             state = infra.read_state(self.data_dir)
-            if state is None:
-                continue
+            if state is None or not await self._ready(name):
+                continue  # still starting after the last kill: a kill now proves nothing
             pid = int(state["services"][name]["pid"])
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)

@@ -81,13 +81,20 @@ def _upload_plan(world: World) -> dict[date, list[tuple[SimEmployer, str, str]]]
     return plan
 
 
-async def simulate(world: World, endpoints: Endpoints, out: TextIO, *, chaos: bool = False) -> int:
+async def simulate(
+    world: World,
+    endpoints: Endpoints,
+    out: TextIO,
+    *,
+    chaos: bool = False,
+    chaos_every_s: float = 15.0,
+) -> int:
     started = time.monotonic()
     monkey: Chaos | None = None
     if chaos:
         if endpoints.data_dir is None:
             raise SuiteError("--chaos needs the embedded suite of `bvgconnect up`")
-        monkey = Chaos(endpoints.data_dir, world.seed)
+        monkey = Chaos(endpoints.data_dir, endpoints.http, world.seed, every_s=chaos_every_s)
     ledger = Ledger()
     plan = _upload_plan(world)
     last = world.periods[-1]
