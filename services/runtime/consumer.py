@@ -154,6 +154,13 @@ class Consumer:
     async def _in_one_transaction(
         self, events: list[tuple[ConsumerRecord[bytes, bytes], Envelope]]
     ) -> int:
+        handled, uow = await self._batch_transaction(events)
+        uow.committed(self.metrics)
+        return handled
+
+    async def _batch_transaction(
+        self, events: list[tuple[ConsumerRecord[bytes, bytes], Envelope]]
+    ) -> tuple[int, UnitOfWork]:
         async with self.pool.acquire() as conn, conn.transaction():
             fresh = {
                 row["event_id"]
@@ -173,7 +180,7 @@ class Consumer:
                 await self._call_handler(uow, record, event)
                 handled += 1
             await uow.flush()
-        return handled
+        return handled, uow
 
     async def _call_handler(
         self, uow: UnitOfWork, record: ConsumerRecord[bytes, bytes], event: Envelope
@@ -222,10 +229,11 @@ class Consumer:
                         event.event_id,
                         self.topic,
                     )
+                    uow = UnitOfWork(conn, self.schema)
                     if fresh:
-                        uow = UnitOfWork(conn, self.schema)
                         await self._call_handler(uow, record, event)
                         await uow.flush()
+                uow.committed(self.metrics)
                 self.metrics.handler_seconds.labels(*labels).observe(time.perf_counter() - started)
                 self.metrics.consumed.labels(*labels, "handled" if fresh else "duplicate").inc()
                 return
