@@ -28,7 +28,9 @@ from services.runtime.handlers import (
     project_employer,
 )
 from services.runtime.outbox import UnitOfWork, derived_event_id
+from services.runtime.service import Runtime
 from services.runtime.settings import Settings
+from services.runtime.telemetry import Metrics
 
 from . import domain, store
 from .camt import parse_camt054
@@ -181,7 +183,28 @@ async def issue_invoice(
         )
     )
     await publish_balance(uow, cause, employer_no, today, reason=f"issued {invoice.invoice_id}")
+    trigger = "day" if isinstance(cause, clock.DayStarted) else "list"
+    uow.on_commit(functools.partial(_count_invoice, trigger, _amounts_by_kind(lines)))
     return invoice
+
+
+def _amounts_by_kind(lines: Sequence[InvoiceLine]) -> dict[tuple[str, str], Decimal]:
+    """CHF per (line kind, direction), amounts positive: a credit or a negative correction
+    is money owed to the employer (a Prometheus counter only goes up)."""
+    sums: dict[tuple[str, str], Decimal] = {}
+    for line in lines:
+        key = (line.kind, "credit" if line.amount < 0 else "debit")
+        sums[key] = sums.get(key, Decimal("0.00")) + abs(line.amount)
+    return sums
+
+
+def _count_invoice(trigger: str, amounts: dict[tuple[str, str], Decimal], metrics: Metrics) -> None:
+    """Counted when the invoice's transaction commits; the invoice id is derived from the
+    employer's sequence number, so an invoice is issued (and counted) once. Decimal becomes
+    float here only, at the metrics boundary."""
+    metrics.invoices_issued.labels(trigger).inc()
+    for (kind, direction), amount in amounts.items():
+        metrics.invoiced_chf.labels(kind, direction).inc(float(amount))
 
 
 async def publish_balance(
@@ -219,6 +242,17 @@ async def _publish_balance(
             ),
         )
     )
+
+
+async def refresh_open_balance(runtime: Runtime) -> None:
+    """`bvg_open_balance_chf` from the invoices, when /metrics is scraped (two sums over
+    the invoices not fully paid and the credits carried forward; no employer label)."""
+    assert runtime.pool is not None
+    async with runtime.pool.acquire() as conn:
+        today = await business_day(conn, fallback=runtime.clock.now())
+        total = await store.total_balance(conn, today)
+    runtime.metrics.open_balance_chf.labels("open").set(float(total.open_balance))
+    runtime.metrics.open_balance_chf.labels("overdue").set(float(total.overdue_balance))
 
 
 # -- payments -------------------------------------------------------------------------------

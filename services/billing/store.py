@@ -416,6 +416,25 @@ async def balance(conn: Connection, employer_no: int, as_of: date) -> Balance:
     return Balance(Decimal(r["open_balance"]), Decimal(r["overdue_balance"]))
 
 
+async def total_balance(conn: Connection, as_of: date) -> Balance:
+    """`balance` over all employers (for the open-balance gauge)."""
+    r = await conn.fetchrow(
+        """
+        SELECT
+          coalesce((SELECT sum(total - paid) FROM invoices WHERE paid <> total), 0)
+            + coalesce((SELECT sum(amount) FROM pending_lines
+                        WHERE invoice_id IS NULL AND kind = 'credit'), 0)
+            AS open_balance,
+          coalesce((SELECT sum(total - paid) FROM invoices
+                    WHERE due_date < $1 AND paid < total), 0)
+            AS overdue_balance
+        """,
+        as_of,
+    )
+    assert r is not None
+    return Balance(Decimal(r["open_balance"]), Decimal(r["overdue_balance"]))
+
+
 async def booked_ids(conn: Connection, booking_ids: list[str]) -> set[str]:
     rows = await conn.fetch(
         "SELECT booking_id FROM payments WHERE booking_id = ANY($1::text[])", booking_ids
