@@ -100,6 +100,8 @@ class Consumer:
         self.topic_name = topic_name
         self.tracer = tracer
         self.record_spans = record_spans
+        #: Handlers record spans of their own (`UnitOfWork.span`) only when spans are exported.
+        self._work_tracer = tracer if record_spans else None
         self.metrics = metrics
         self.retry_attempts = retry_attempts
         self.retry_backoff_s = retry_backoff_s
@@ -171,7 +173,7 @@ class Consumer:
                     self.topic,
                 )
             }
-            uow = UnitOfWork(conn, self.schema)
+            uow = UnitOfWork(conn, self.schema, tracer=self._work_tracer)
             handled = 0
             for record, event in events:
                 if event.event_id not in fresh:
@@ -229,7 +231,7 @@ class Consumer:
                         event.event_id,
                         self.topic,
                     )
-                    uow = UnitOfWork(conn, self.schema)
+                    uow = UnitOfWork(conn, self.schema, tracer=self._work_tracer)
                     if fresh:
                         await self._call_handler(uow, record, event)
                         await uow.flush()

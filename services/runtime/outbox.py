@@ -16,7 +16,7 @@ import struct
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,6 +82,8 @@ class UnitOfWork:
     _committed: list[Callable[[Metrics], None]] = field(default_factory=list)
     _context: otel_context.Context | None = None
     _headers: str = "{}"
+    #: Records the work's own spans (`span`); None when nothing exports spans.
+    tracer: trace.Tracer | None = None
 
     def defer(self, sql: str, *args: Any) -> None:
         """Run `sql` with `args` at the end of the transaction, batched with the other rows
@@ -102,6 +104,21 @@ class UnitOfWork:
         """
         if key not in self._after:
             self._after[key] = (step, otel_context.get_current())
+
+    def span(
+        self,
+        name: str,
+        *,
+        links: Sequence[trace.Link] = (),
+        attributes: dict[str, str | int] | None = None,
+    ) -> contextlib.AbstractContextManager[object]:
+        """A span of this work in the current trace (nothing when spans are not recorded);
+        the events published inside it are its children. Attributes carry ids only."""
+        if self.tracer is None:
+            return contextlib.nullcontext()
+        return self.tracer.start_as_current_span(
+            name, kind=SpanKind.INTERNAL, links=links, attributes=attributes
+        )
 
     def on_commit(self, count: Callable[[Metrics], None]) -> None:
         """Call `count(metrics)` once this transaction has committed (never if it rolls
@@ -182,14 +199,18 @@ class UnitOfWork:
 
 @contextlib.asynccontextmanager
 async def unit_of_work(
-    pool: asyncpg.Pool, schema: str, *, metrics: Metrics | None = None
+    pool: asyncpg.Pool,
+    schema: str,
+    *,
+    metrics: Metrics | None = None,
+    tracer: trace.Tracer | None = None,
 ) -> AsyncIterator[UnitOfWork]:
     """Open a transaction; on success write the outbox and commit, else roll back.
 
     After the commit, the counters the work asked for (`UnitOfWork.on_commit`) count.
     """
     async with pool.acquire() as conn, conn.transaction():
-        uow = UnitOfWork(conn, schema)
+        uow = UnitOfWork(conn, schema, tracer=tracer)
         yield uow
         await uow.flush()
     uow.committed(metrics)

@@ -320,7 +320,12 @@ class Runtime:
     def unit_of_work(self) -> contextlib.AbstractAsyncContextManager[UnitOfWork]:
         """A transaction whose published events go out through the outbox."""
         assert self.pool is not None, "runtime not started"
-        return unit_of_work(self.pool, self.schema, metrics=self.metrics)
+        return unit_of_work(
+            self.pool,
+            self.schema,
+            metrics=self.metrics,
+            tracer=self.tracer if self.exporting else None,
+        )
 
     async def readiness(self) -> dict[str, str]:
         checks: dict[str, str] = {}

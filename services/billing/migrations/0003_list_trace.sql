@@ -1,0 +1,4 @@
+-- The W3C trace headers of each priced list as billing received it: an invoice issued later
+-- (the daily run, or a collective January-March invoice) links to the traces of the lists
+-- it bills (ARCHITECTURE: Observability). Ids only; lists stored before have none.
+ALTER TABLE priced_lists ADD COLUMN trace_headers jsonb;
