@@ -481,6 +481,33 @@ async def payload_totals(billing: Runtime) -> list[Any]:
     return [r["total"] for r in await billing.pool.fetch("SELECT total FROM invoices")]
 
 
+async def test_a_late_list_is_counted_received_and_late(
+    start_runtime: StartRuntime, prefix: str, tmp_path: Path
+) -> None:
+    """February's list, due 15 March, received on 10 April: late (RULES §7, Art. 8.1)."""
+    mint = TokenMint(clock=FixedClock(NOW))
+    runtimes = await start_services(start_runtime, prefix, tmp_path, ["intake"], mint=mint)
+    intake = runtimes["intake"]
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=create_app(intake)), base_url="http://i"
+    ) as client:
+        content = build_list([sample_row(i, month=2) for i in range(2)])
+        headers = {
+            "Content-Type": XLSX,
+            "Authorization": f"Bearer {mint.mint(employer_no=EMPLOYER_NO)}",
+        }
+        for _ in range(2):  # the same file twice is one list received
+            answer = await client.post(
+                f"/employers/{EMPLOYER_NO}/lists/2025-02", content=content, headers=headers
+            )
+            assert answer.status_code in (200, 202), answer.text
+    await until(intake, "SELECT count(*) FROM reports", 1, "the check")
+    samples = (await scrape(intake)).samples
+    assert samples["bvg_lists_received_total"] == [({"channel": "http"}, 1.0)]
+    assert samples["bvg_lists_late_total"] == [({"channel": "http", "status": "ok"}, 1.0)]
+    assert samples["bvg_lists_checked_total"] == [({"channel": "http", "status": "ok"}, 1.0)]
+
+
 # -- 3. an invoice of the clock run links to its lists' traces -----------------------------------
 
 

@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 import yaml
@@ -384,6 +385,44 @@ def test_collector_forwards_otlp_http_to_jaeger() -> None:
     assert "otlp" in traces["receivers"]
     for exporter in traces["exporters"]:
         assert config["exporters"][exporter]["endpoint"].startswith("jaeger:")
+
+
+def test_compose_sends_the_services_spans_to_jaeger(services: dict[str, dict[str, Any]]) -> None:
+    """Service → OTLP/HTTP → otel-collector (this config) → OTLP/gRPC → Jaeger, statically."""
+    config = _load_yaml(DEPLOY / "otel-collector.yaml")
+    collector = services["otel-collector"]
+    config_path = next(
+        arg.split("=", 1)[1] for arg in collector["command"] if arg.startswith("--config=")
+    )
+    mounts = [str(volume) for volume in collector.get("volumes", [])]
+    assert any(m.startswith(f"./deploy/otel-collector.yaml:{config_path}") for m in mounts)
+    receiver = config["receivers"]["otlp"]["protocols"]["http"]["endpoint"]
+    for name in SERVICE_NAMES:
+        endpoint = interpolate(environment(services[name])[env_name("otlp_endpoint")])
+        url = urlparse(endpoint)
+        assert (url.scheme, url.hostname, url.path) == ("http", "otel-collector", "/v1/traces")
+        assert url.port == int(receiver.rsplit(":", 1)[1]), name
+        assert "otel-collector" in depends_on(services[name]), name
+    pipeline = config["service"]["pipelines"]["traces"]
+    assert "otlp" in pipeline["receivers"]
+    assert set(pipeline.get("processors", [])) <= set(config.get("processors", {}))
+    assert pipeline["exporters"], "the traces pipeline exports nowhere"
+    for exporter in pipeline["exporters"]:
+        assert exporter.split("/")[0] == "otlp", exporter  # Jaeger takes OTLP natively
+        assert config["exporters"][exporter]["endpoint"] == "jaeger:4317", exporter
+    jaeger = services["jaeger"]
+    assert str(jaeger["image"]).startswith("jaegertracing/all-in-one:")
+    assert environment(jaeger).get("COLLECTOR_OTLP_ENABLED") == "true"
+    assert "jaeger" in depends_on(collector)
+    # the services can export over OTLP/HTTP (the package ships the exporter)
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    from services.runtime.telemetry import make_tracer_provider
+
+    provider = make_tracer_provider("intake", otlp_endpoint="http://otel-collector:4318/v1/traces")
+    assert provider.sampler.get_description().startswith("ParentBased")
+    provider.shutdown()
+    assert OTLPSpanExporter is not None
 
 
 def test_exported_metrics_match_the_runtime() -> None:
