@@ -340,6 +340,8 @@ async def test_one_upload_is_one_trace_through_every_service_to_its_invoice(
         await until(runtimes[name], "SELECT count(*) FROM employers", 1, f"{name}'s employer")
     for name in ("intake", "billing", "dunning"):
         await until(runtimes[name], "SELECT count(*) FROM business_day", 1, f"{name}'s day")
+    for runtime in runtimes.values():  # nothing of the set-up still on its way
+        await wait_outbox_drained(runtime)
     exporter.clear()  # from here on, every span is the upload's
 
     rows = [sample_row(i) for i in range(3)]
@@ -385,9 +387,8 @@ async def test_one_upload_is_one_trace_through_every_service_to_its_invoice(
     assert_no_ahv(spans)  # FastStream's spans too
 
     # ONE trace: every span of ours since the upload, in every service of the path
-    assert {s.context.trace_id for s in ours if s.context} == {
-        ours[0].context.trace_id if ours[0].context else 0
-    }, "the upload's spans are in several traces"
+    trace_ids = {s.context.trace_id for s in ours if s.context is not None}
+    assert len(trace_ids) == 1, f"the upload's spans are in {len(trace_ids)} traces"
     assert {service_of(s) for s in ours} == set(PATH)
     tr = Trace(ours)
     [root] = [s for s in ours if s.parent is None]
