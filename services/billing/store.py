@@ -436,7 +436,8 @@ async def list_traces(
 
 
 async def total_balance(conn: Connection, as_of: date) -> Balance:
-    """`balance` over all employers (for the open-balance gauge)."""
+    """`balance` over all employers (for the open-balance gauge): the invoices not settled
+    only (index invoices_unsettled), with the credits carried forward."""
     r = await conn.fetchrow(
         """
         SELECT
@@ -445,7 +446,7 @@ async def total_balance(conn: Connection, as_of: date) -> Balance:
                         WHERE invoice_id IS NULL AND kind = 'credit'), 0)
             AS open_balance,
           coalesce((SELECT sum(total - paid) FROM invoices
-                    WHERE due_date < $1 AND paid < total), 0)
+                    WHERE due_date < $1 AND paid < total AND paid <> total), 0)
             AS overdue_balance
         """,
         as_of,
