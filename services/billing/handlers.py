@@ -11,12 +11,15 @@ import asyncio
 import contextlib
 import functools
 import hashlib
+import json
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
+
+from opentelemetry import trace
 
 from contracts.envelope import Envelope
 from contracts.events import auth, billing, clock, dunning, pricing
@@ -28,7 +31,9 @@ from services.runtime.handlers import (
     project_employer,
 )
 from services.runtime.outbox import UnitOfWork, derived_event_id
+from services.runtime.service import Runtime
 from services.runtime.settings import Settings
+from services.runtime.telemetry import Metrics, extract, inject
 
 from . import domain, store
 from .camt import parse_camt054
@@ -72,7 +77,14 @@ async def on_list_priced(uow: UnitOfWork, event: Envelope) -> None:
     assert isinstance(event, pricing.ListPriced)
     p = event.payload
     uow.defer(
-        store.SAVE_LIST, p.upload_id, event.employer_no, p.period, p.row_count, event.occurred_at
+        store.SAVE_LIST,
+        p.upload_id,
+        event.employer_no,
+        p.period,
+        p.row_count,
+        event.occurred_at,
+        # the list's trace, for the links of an invoice issued later (`issue_invoice`)
+        json.dumps(inject()),
     )
     uow.after_writes(("complete", p.upload_id), lambda: _complete(uow, event, p.upload_id))
 
@@ -136,7 +148,36 @@ async def issue_invoice(
     uow: UnitOfWork, cause: Envelope, employer_no: int, periods: list[str], today: date
 ) -> store.Invoice | None:
     """One invoice: the rows of the periods' lists plus every pending line (fees,
-    corrections, interest, credits). Art. 21: invoice date = booking date, due in 30 days."""
+    corrections, interest, credits). Art. 21: invoice date = booking date, due in 30 days.
+
+    Traced as a span `billing.issue-invoice` in the trace of its cause: the priced list
+    whose last row completed it (one trace from the upload to the invoice), or the daily
+    clock run. The span links to the trace of every list it bills that is not its own
+    trace: the January and February lists of a collective invoice, or every list of an
+    invoice the clock issued.
+    """
+    links = await _list_links(uow, employer_no, periods) if uow.tracer is not None else []
+    with uow.span(
+        "billing.issue-invoice",
+        links=links,
+        attributes={"bvg.employer_no": employer_no, "bvg.periods": ",".join(periods)},
+    ):
+        return await _issue_invoice(uow, cause, employer_no, periods, today)
+
+
+async def _list_links(uow: UnitOfWork, employer_no: int, periods: list[str]) -> list[trace.Link]:
+    own = trace.get_current_span().get_span_context().trace_id
+    links = []
+    for period, headers in await store.list_traces(uow.conn, employer_no, periods):
+        context = trace.get_current_span(extract(headers)).get_span_context()
+        if context.is_valid and context.trace_id != own:
+            links.append(trace.Link(context, {"bvg.period": period}))
+    return links
+
+
+async def _issue_invoice(
+    uow: UnitOfWork, cause: Envelope, employer_no: int, periods: list[str], today: date
+) -> store.Invoice | None:
     conn = uow.conn
     rows = await store.rows_of_periods(conn, employer_no, periods)
     pending = await store.pending_lines(conn, employer_no)
@@ -183,7 +224,28 @@ async def issue_invoice(
         )
     )
     await publish_balance(uow, cause, employer_no, today, reason=f"issued {invoice.invoice_id}")
+    trigger = "day" if isinstance(cause, clock.DayStarted) else "list"
+    uow.on_commit(functools.partial(_count_invoice, trigger, _amounts_by_kind(lines)))
     return invoice
+
+
+def _amounts_by_kind(lines: Sequence[InvoiceLine]) -> dict[tuple[str, str], Decimal]:
+    """CHF per (line kind, direction), amounts positive: a credit or a negative correction
+    is money owed to the employer (a Prometheus counter only goes up)."""
+    sums: dict[tuple[str, str], Decimal] = {}
+    for line in lines:
+        key = (line.kind, "credit" if line.amount < 0 else "debit")
+        sums[key] = sums.get(key, Decimal("0.00")) + abs(line.amount)
+    return sums
+
+
+def _count_invoice(trigger: str, amounts: dict[tuple[str, str], Decimal], metrics: Metrics) -> None:
+    """Counted when the invoice's transaction commits; the invoice id is derived from the
+    employer's sequence number, so an invoice is issued (and counted) once. Decimal becomes
+    float here only, at the metrics boundary."""
+    metrics.invoices_issued.labels(trigger).inc()
+    for (kind, direction), amount in amounts.items():
+        metrics.invoiced_chf.labels(kind, direction).inc(float(amount))
 
 
 async def publish_balance(
@@ -221,6 +283,17 @@ async def _publish_balance(
             ),
         )
     )
+
+
+async def refresh_open_balance(runtime: Runtime) -> None:
+    """`bvg_open_balance_chf` from the invoices, when /metrics is scraped (two sums over
+    the invoices not fully paid and the credits carried forward; no employer label)."""
+    assert runtime.pool is not None
+    async with runtime.pool.acquire() as conn:
+        today = await business_day(conn, fallback=runtime.clock.now())
+        total = await store.total_balance(conn, today)
+    runtime.metrics.open_balance_chf.labels("open").set(float(total.open_balance))
+    runtime.metrics.open_balance_chf.labels("overdue").set(float(total.overdue_balance))
 
 
 # -- payments -------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from services.runtime.handlers import (
 from services.runtime.service import ServiceSpec
 
 from .api import router
-from .handlers import PRODUCES, SUBSCRIPTIONS
+from .handlers import PRODUCES, SUBSCRIPTIONS, refresh_open_balance
 
 
 def spec() -> ServiceSpec:
@@ -24,4 +24,5 @@ def spec() -> ServiceSpec:
         produces=PRODUCES,
         routers=(router,),
         extra_migrations=(EMPLOYER_MIGRATIONS, BUSINESS_DAY_MIGRATIONS, REVOCATION_MIGRATIONS),
+        metrics_refresh=(refresh_open_balance,),
     )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
@@ -22,8 +23,9 @@ SAVE_ROW = """
 """
 
 SAVE_LIST = """
-    INSERT INTO priced_lists (upload_id, employer_no, period, row_count, priced_at)
-    VALUES ($1, $2, $3, $4, $5)
+    INSERT INTO priced_lists (upload_id, employer_no, period, row_count, priced_at,
+                              trace_headers)
+    VALUES ($1, $2, $3, $4, $5, $6)
     ON CONFLICT DO NOTHING
 """
 
@@ -413,6 +415,43 @@ async def balance(conn: Connection, employer_no: int, as_of: date) -> Balance:
             AS overdue_balance
         """,
         employer_no,
+        as_of,
+    )
+    assert r is not None
+    return Balance(Decimal(r["open_balance"]), Decimal(r["overdue_balance"]))
+
+
+async def list_traces(
+    conn: Connection, employer_no: int, periods: Sequence[str]
+) -> list[tuple[str, dict[str, str]]]:
+    """The trace headers of the lists in force for `periods`: (period, headers) each."""
+    rows = await conn.fetch(
+        """
+        SELECT p.period, l.trace_headers FROM periods p
+        JOIN priced_lists l ON l.upload_id = p.upload_id
+        WHERE p.employer_no = $1 AND p.period = ANY($2::text[]) AND l.trace_headers IS NOT NULL
+        ORDER BY p.period
+        """,
+        employer_no,
+        list(periods),
+    )
+    return [(r["period"].strip(), json.loads(r["trace_headers"])) for r in rows]
+
+
+async def total_balance(conn: Connection, as_of: date) -> Balance:
+    """`balance` over all employers (for the open-balance gauge): the invoices not settled
+    only (index invoices_unsettled), with the credits carried forward."""
+    r = await conn.fetchrow(
+        """
+        SELECT
+          coalesce((SELECT sum(total - paid) FROM invoices WHERE paid <> total), 0)
+            + coalesce((SELECT sum(amount) FROM pending_lines
+                        WHERE invoice_id IS NULL AND kind = 'credit'), 0)
+            AS open_balance,
+          coalesce((SELECT sum(total - paid) FROM invoices
+                    WHERE due_date < $1 AND paid < total AND paid <> total), 0)
+            AS overdue_balance
+        """,
         as_of,
     )
     assert r is not None

@@ -9,6 +9,7 @@ what they say (uuid5), so judging a row again publishes nothing new.
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import date
 from decimal import Decimal
@@ -20,6 +21,7 @@ from contracts.envelope import Envelope
 from contracts.events import coverage, intake
 from services.runtime.consumer import Subscription
 from services.runtime.outbox import UnitOfWork, derived_event_id
+from services.runtime.telemetry import Metrics
 
 from . import store
 from .calendar import PayPeriod
@@ -292,6 +294,14 @@ def _publish_changes(
                     },
                 )
             )
+            uow.on_commit(functools.partial(_count_change, change, rule))
+
+
+def _count_change(change: str, rule: str, metrics: Metrics) -> None:
+    """Counted when the row's transaction commits. The worker's periods are saved in the
+    same transaction, so a change is derived (and counted) once: a row judged again finds
+    the change among the stored periods and derives nothing."""
+    metrics.coverage_changes.labels(change, rule).inc()
 
 
 SUBSCRIPTIONS: tuple[Subscription, ...] = (Subscription(intake.RowValidated, on_row_validated),)

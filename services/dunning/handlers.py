@@ -25,6 +25,7 @@ from services.runtime.handlers import (
     project_employer,
 )
 from services.runtime.outbox import UnitOfWork, derived_event_id
+from services.runtime.telemetry import Metrics
 
 from . import domain, messages, notices, store
 
@@ -195,6 +196,7 @@ async def take_steps(uow: UnitOfWork, cause: Envelope, case: store.StoredCase, t
             step=step.step,
         )
         uow.defer(messages.SAVE_MESSAGE, *reminder.args())
+        uow.on_commit(functools.partial(_count_step, case.track, step.step))
         uow.publish(
             dunning.ReminderEscalated.caused_by(
                 cause,
@@ -270,6 +272,12 @@ async def take_steps(uow: UnitOfWork, cause: Envelope, case: store.StoredCase, t
         )
     else:
         uow.defer(store.SET_NEXT, case.case_id, next_on)
+
+
+def _count_step(ladder: str, step: str, metrics: Metrics) -> None:
+    """Counted when the step's transaction commits: the case's steps_taken advance in it,
+    so the same step is not taken (or counted) again."""
+    metrics.reminders.labels(ladder, step).inc()
 
 
 async def _wake_senders(uow: UnitOfWork) -> None:

@@ -156,6 +156,7 @@ async def upload(
         )
         if new:
             uow.publish(list_received(stored))
+            uow.on_commit(lambda m: m.lists_received.labels("http").inc())
     body = Received(
         upload_id=stored.upload_id,
         state=stored.state,

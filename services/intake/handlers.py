@@ -9,13 +9,17 @@ checker picks up: nothing accepted is lost, nothing is published twice (derived 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import logging
 import uuid
+from collections.abc import Iterator
 from datetime import date
 from typing import Annotated, Any, ClassVar, Literal
 
+from opentelemetry import context as otel_context
+from opentelemetry.trace import SpanKind
 from pydantic import Field
 
 from contracts.envelope import PAYLOAD_FIELD, TYPE_FIELD, VERSION_FIELD, Envelope
@@ -31,6 +35,7 @@ from services.runtime.handlers import (
 )
 from services.runtime.outbox import UnitOfWork, derived_event_id
 from services.runtime.service import Runtime
+from services.runtime.telemetry import extract
 from services.runtime.workers import drain_on_notify
 
 from . import store
@@ -125,6 +130,7 @@ async def _assemble(uow: UnitOfWork, cause: Envelope, employer_no: int, submissi
     await store.mark_assembled(uow.conn, employer_no, submission_id, upload.upload_id)
     if new:
         uow.publish(list_received(upload, event_id=derived_id("received", upload.upload_id)))
+        uow.on_commit(lambda m: m.lists_received.labels("kafka").inc())
 
 
 def list_received(upload: store.Upload, *, event_id: uuid.UUID | None = None) -> Envelope:
@@ -212,27 +218,65 @@ async def run_checker(runtime: Runtime) -> None:
 
 
 async def check_next(runtime: Runtime) -> bool:
-    """Check the oldest unchecked upload; False when there is none."""
+    """Check the oldest unchecked upload; False when there is none.
+
+    The check continues the trace of the upload (the W3C headers stored with it): the
+    checker is a background loop, and without them the rows' events would start no trace.
+    """
     async with runtime.unit_of_work() as uow:
         claimed = await store.claim_next_unchecked(uow.conn)
         if claimed is None:
             return False
-        upload, content = claimed
-        received_on = await business_day(uow.conn, fallback=upload.received_at)
-        invoiced = await store.is_invoiced(uow.conn, upload.employer_no, upload.period)
-        previous = await store.list_in_force(uow.conn, upload.employer_no, upload.period)
-        limits = limits_of(runtime.settings)
-        outcome = await asyncio.to_thread(
-            _check_and_build, upload, content, received_on, invoiced, previous, limits, uow
-        )
-        await store.save_report(
-            uow.conn, outcome.record, outcome.checked.findings, accepted=outcome.accepted
-        )
+        upload, content, trace_headers = claimed
+        with _upload_trace(runtime, upload, trace_headers):
+            received_on = await business_day(uow.conn, fallback=upload.received_at)
+            invoiced = await store.is_invoiced(uow.conn, upload.employer_no, upload.period)
+            previous = await store.list_in_force(uow.conn, upload.employer_no, upload.period)
+            limits = limits_of(runtime.settings)
+            # to_thread copies the context: the events published there carry the trace
+            outcome = await asyncio.to_thread(
+                _check_and_build, upload, content, received_on, invoiced, previous, limits, uow
+            )
+            await store.save_report(
+                uow.conn, outcome.record, outcome.checked.findings, accepted=outcome.accepted
+            )
+    # counted once the check committed (a check that rolls back is checked again)
     metrics = runtime.metrics
-    metrics.lists_checked.labels(upload.channel, outcome.checked.status).inc()
+    status = outcome.checked.status
+    metrics.lists_checked.labels(upload.channel, status).inc()
+    if not outcome.record.on_time:
+        metrics.lists_late.labels(upload.channel, status).inc()
     for (code, severity), count in outcome.counts_by_code_and_severity().items():
         metrics.list_findings.labels(code, severity).inc(count)
     return True
+
+
+@contextlib.contextmanager
+def _upload_trace(
+    runtime: Runtime, upload: store.Upload, trace_headers: dict[str, str]
+) -> Iterator[None]:
+    """A span `intake.check` in the upload's trace (or just its context when nothing
+    records spans). Attributes carry ids only."""
+    parent = extract(trace_headers)
+    if not runtime.exporting:
+        token = otel_context.attach(parent)
+        try:
+            yield
+        finally:
+            otel_context.detach(token)
+        return
+    with runtime.tracer.start_as_current_span(
+        "intake.check",
+        context=parent,
+        kind=SpanKind.INTERNAL,
+        attributes={
+            "bvg.upload_id": str(upload.upload_id),
+            "bvg.employer_no": upload.employer_no,
+            "bvg.period": upload.period,
+            "bvg.channel": upload.channel,
+        },
+    ):
+        yield
 
 
 def _check_and_build(

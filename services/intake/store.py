@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from contracts.values import Language
 from services.runtime.db import Connection
+from services.runtime.telemetry import inject
 
 from .model import Finding
 
@@ -87,8 +88,8 @@ async def store_upload(
         f"""
         INSERT INTO uploads (upload_id, employer_no, period, channel, file_kind, sha256,
                              size_bytes, content, received_at, received_by, language,
-                             submission_id)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                             submission_id, trace_headers)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
         ON CONFLICT (employer_no, period, sha256) DO NOTHING
         RETURNING {_UPLOAD_COLUMNS}
         """,
@@ -104,6 +105,8 @@ async def store_upload(
         received_by,
         language,
         submission_id,
+        # the W3C trace headers of the receipt: the checker continues that trace
+        json.dumps(inject()),
     )
     if record is not None:
         await conn.execute("SELECT pg_notify($1, '')", UPLOADS_CHANNEL)
@@ -119,11 +122,12 @@ async def store_upload(
     return _upload(existing), False
 
 
-async def claim_next_unchecked(conn: Connection) -> tuple[Upload, bytes] | None:
-    """Lock the oldest upload still to be checked; other checkers skip it."""
+async def claim_next_unchecked(conn: Connection) -> tuple[Upload, bytes, dict[str, str]] | None:
+    """Lock the oldest upload still to be checked; other checkers skip it. Returns the
+    upload, its bytes and the trace headers of its receipt."""
     record = await conn.fetchrow(
         f"""
-        SELECT {_UPLOAD_COLUMNS}, content FROM uploads
+        SELECT {_UPLOAD_COLUMNS}, content, trace_headers FROM uploads
         WHERE state = 'received'
         ORDER BY received_at, upload_id
         LIMIT 1
@@ -132,7 +136,9 @@ async def claim_next_unchecked(conn: Connection) -> tuple[Upload, bytes] | None:
     )
     if record is None:
         return None
-    return _upload(record), bytes(record["content"])
+    headers = record["trace_headers"]
+    trace_headers = json.loads(headers) if isinstance(headers, str) else {}
+    return _upload(record), bytes(record["content"]), trace_headers
 
 
 async def get_upload(conn: Connection, employer_no: int, upload_id: uuid.UUID) -> Upload | None:

@@ -100,6 +100,8 @@ class Consumer:
         self.topic_name = topic_name
         self.tracer = tracer
         self.record_spans = record_spans
+        #: Handlers record spans of their own (`UnitOfWork.span`) only when spans are exported.
+        self._work_tracer = tracer if record_spans else None
         self.metrics = metrics
         self.retry_attempts = retry_attempts
         self.retry_backoff_s = retry_backoff_s
@@ -154,6 +156,13 @@ class Consumer:
     async def _in_one_transaction(
         self, events: list[tuple[ConsumerRecord[bytes, bytes], Envelope]]
     ) -> int:
+        handled, uow = await self._batch_transaction(events)
+        uow.committed(self.metrics)
+        return handled
+
+    async def _batch_transaction(
+        self, events: list[tuple[ConsumerRecord[bytes, bytes], Envelope]]
+    ) -> tuple[int, UnitOfWork]:
         async with self.pool.acquire() as conn, conn.transaction():
             fresh = {
                 row["event_id"]
@@ -164,7 +173,7 @@ class Consumer:
                     self.topic,
                 )
             }
-            uow = UnitOfWork(conn, self.schema)
+            uow = UnitOfWork(conn, self.schema, tracer=self._work_tracer)
             handled = 0
             for record, event in events:
                 if event.event_id not in fresh:
@@ -173,7 +182,7 @@ class Consumer:
                 await self._call_handler(uow, record, event)
                 handled += 1
             await uow.flush()
-        return handled
+        return handled, uow
 
     async def _call_handler(
         self, uow: UnitOfWork, record: ConsumerRecord[bytes, bytes], event: Envelope
@@ -222,10 +231,11 @@ class Consumer:
                         event.event_id,
                         self.topic,
                     )
+                    uow = UnitOfWork(conn, self.schema, tracer=self._work_tracer)
                     if fresh:
-                        uow = UnitOfWork(conn, self.schema)
                         await self._call_handler(uow, record, event)
                         await uow.flush()
+                uow.committed(self.metrics)
                 self.metrics.handler_seconds.labels(*labels).observe(time.perf_counter() - started)
                 self.metrics.consumed.labels(*labels, "handled" if fresh else "duplicate").inc()
                 return

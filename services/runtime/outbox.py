@@ -16,7 +16,7 @@ import struct
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from collections.abc import AsyncIterator, Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -76,9 +76,14 @@ class UnitOfWork:
     #: Values a handler may keep for the rest of this transaction (one batch of events),
     #: e.g. a lookup shared by many rows of one employer.
     memo: dict[Any, Any] = field(default_factory=dict)
-    _after: dict[Hashable, Callable[[], Awaitable[None]]] = field(default_factory=dict)
+    _after: dict[Hashable, tuple[Callable[[], Awaitable[None]], otel_context.Context]] = field(
+        default_factory=dict
+    )
+    _committed: list[Callable[[Metrics], None]] = field(default_factory=list)
     _context: otel_context.Context | None = None
     _headers: str = "{}"
+    #: Records the work's own spans (`span`); None when nothing exports spans.
+    tracer: trace.Tracer | None = None
 
     def defer(self, sql: str, *args: Any) -> None:
         """Run `sql` with `args` at the end of the transaction, batched with the other rows
@@ -91,8 +96,52 @@ class UnitOfWork:
 
     def after_writes(self, key: Hashable, step: Callable[[], Awaitable[None]]) -> None:
         """Run `step` once per `key` at the end of the transaction, after the deferred
-        writes (e.g. one completeness check per list for a whole batch of its rows)."""
-        self._after.setdefault(key, step)
+        writes (e.g. one completeness check per list for a whole batch of its rows).
+
+        The step runs in the trace context of the handler that first asked for it, so the
+        events it publishes (e.g. billing's invoice once a list's last row is in) continue
+        that event's trace instead of starting none.
+        """
+        if key not in self._after:
+            self._after[key] = (step, otel_context.get_current())
+
+    def span(
+        self,
+        name: str,
+        *,
+        links: Sequence[trace.Link] = (),
+        attributes: dict[str, str | int] | None = None,
+    ) -> contextlib.AbstractContextManager[object]:
+        """A span of this work in the current trace (nothing when spans are not recorded);
+        the events published inside it are its children. Attributes carry ids only."""
+        if self.tracer is None:
+            return contextlib.nullcontext()
+        return self.tracer.start_as_current_span(
+            name, kind=SpanKind.INTERNAL, links=links, attributes=attributes
+        )
+
+    def on_commit(self, count: Callable[[Metrics], None]) -> None:
+        """Call `count(metrics)` once this transaction has committed (never if it rolls
+        back): where business counters are incremented.
+
+        Counting guarantee: once per committed transaction of this process. An event
+        handled again after a crash between the commit and the broker's offset commit is a
+        duplicate for the inbox and counts nothing; a crash right after the commit loses the
+        count (counters restart at zero with the process anyway). A batch that fails and is
+        handled again event by event counts only in the transactions that commit.
+        """
+        self._committed.append(count)
+
+    def committed(self, metrics: Metrics | None) -> None:
+        """The transaction committed: run the `on_commit` counters (errors only logged)."""
+        counts, self._committed = self._committed, []
+        if metrics is None:
+            return
+        for count in counts:
+            try:
+                count(metrics)
+            except Exception as exc:  # metrics must never fail a committed transaction
+                log.warning("a business counter failed: %s", type(exc).__name__)
 
     def publish(self, event: Envelope) -> None:
         """Publish `event` when (and only if) this transaction commits.
@@ -125,10 +174,14 @@ class UnitOfWork:
             for sql, rows in deferred.items():
                 await self.conn.executemany(sql, rows)
             after, self._after = self._after, {}
-            for key, step in after.items():
+            for key, (step, context) in after.items():
                 if key not in ran:
                     ran.add(key)
-                    await step()
+                    token = otel_context.attach(context)
+                    try:
+                        await step()
+                    finally:
+                        otel_context.detach(token)
         if not self._pending:
             return 0
         rows, self._pending = self._pending, []
@@ -145,12 +198,22 @@ class UnitOfWork:
 
 
 @contextlib.asynccontextmanager
-async def unit_of_work(pool: asyncpg.Pool, schema: str) -> AsyncIterator[UnitOfWork]:
-    """Open a transaction; on success write the outbox and commit, else roll back."""
+async def unit_of_work(
+    pool: asyncpg.Pool,
+    schema: str,
+    *,
+    metrics: Metrics | None = None,
+    tracer: trace.Tracer | None = None,
+) -> AsyncIterator[UnitOfWork]:
+    """Open a transaction; on success write the outbox and commit, else roll back.
+
+    After the commit, the counters the work asked for (`UnitOfWork.on_commit`) count.
+    """
     async with pool.acquire() as conn, conn.transaction():
-        uow = UnitOfWork(conn, schema)
+        uow = UnitOfWork(conn, schema, tracer=tracer)
         yield uow
         await uow.flush()
+    uow.committed(metrics)
 
 
 class RelayCrash(Exception):

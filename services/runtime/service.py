@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,11 @@ log = logging.getLogger("bvgconnect.runtime")
 
 RUNTIME_MIGRATIONS = Path(__file__).parent / "migrations"
 
+#: Gauges read from the database are refreshed at most this often (seconds) ...
+METRICS_REFRESH_S = 5.0
+#: ... and a refresh that takes longer is given up (the gauges keep their last values).
+METRICS_REFRESH_TIMEOUT_S = 2.0
+
 
 class StartupError(Exception):
     """The process cannot start; the message is one line for the operator."""
@@ -64,6 +70,10 @@ class ServiceSpec:
     extra_migrations: tuple[tuple[str, Path], ...] = ()
     #: Background loops of the service (e.g. intake's checker), run while it runs.
     workers: tuple[Callable[[Runtime], Awaitable[None]], ...] = ()
+    #: Gauges read from the service's database, refreshed when /metrics is scraped (at most
+    #: once per `METRICS_REFRESH_S`, bounded by `METRICS_REFRESH_TIMEOUT_S`), e.g. billing's
+    #: open balance.
+    metrics_refresh: tuple[Callable[[Runtime], Awaitable[None]], ...] = ()
 
     def migration_sources(self) -> dict[str, Path]:
         sources = {"runtime": RUNTIME_MIGRATIONS}
@@ -105,6 +115,7 @@ class Runtime:
         self._subscriber: Any = None
         self._lag_task: asyncio.Task[None] | None = None
         self._workers: list[asyncio.Task[None]] = []
+        self._metrics_refreshed_at = -METRICS_REFRESH_S
         self.started = False
 
     # -- naming -------------------------------------------------------------------------
@@ -309,7 +320,12 @@ class Runtime:
     def unit_of_work(self) -> contextlib.AbstractAsyncContextManager[UnitOfWork]:
         """A transaction whose published events go out through the outbox."""
         assert self.pool is not None, "runtime not started"
-        return unit_of_work(self.pool, self.schema)
+        return unit_of_work(
+            self.pool,
+            self.schema,
+            metrics=self.metrics,
+            tracer=self.tracer if self.exporting else None,
+        )
 
     async def readiness(self) -> dict[str, str]:
         checks: dict[str, str] = {}
@@ -329,6 +345,20 @@ class Runtime:
             checks[task.get_name()] = "stopped" if task.done() else "ok"
         return checks
 
+    async def refresh_metrics(self) -> None:
+        """Run the service's `metrics_refresh` steps, unless they ran a moment ago (several
+        Prometheus servers scraping must not multiply the queries). A step that fails or is
+        slow leaves its gauges as they were: /metrics always answers."""
+        now = time.monotonic()
+        if not self.spec.metrics_refresh or now - self._metrics_refreshed_at < METRICS_REFRESH_S:
+            return
+        self._metrics_refreshed_at = now
+        for refresh in self.spec.metrics_refresh:
+            try:
+                await asyncio.wait_for(refresh(self), timeout=METRICS_REFRESH_TIMEOUT_S)
+            except Exception as exc:  # metrics must never take the service down
+                log.warning("metrics refresh failed: %s", type(exc).__name__)
+
     async def _watch_lag(self) -> None:
         while True:
             await asyncio.sleep(5)
@@ -347,6 +377,29 @@ class Runtime:
                     ).set(max(end - position, 0))
             except Exception as exc:  # metrics must never take the service down
                 log.debug("lag check failed: %s", type(exc).__name__)
+            try:
+                await self._measure_dlq(kafka)
+            except Exception as exc:  # metrics must never take the service down
+                log.debug("DLQ size check failed: %s", type(exc).__name__)
+
+    async def _measure_dlq(self, kafka: Any) -> None:
+        """`bvg_dlq_size`: messages kept on the DLQ topic of each subscription (end minus
+        start offset; replayed messages count until retention removes them). A topic's DLQ
+        is shared by all services consuming the topic, so each of them reports its size."""
+        assert self.producer is not None
+        partitions: dict[str, list[TopicPartition]] = {}
+        for subscription in self.spec.subscriptions:
+            name = self.topic_name(dlq_topic(subscription.topic))
+            numbers = await self.producer.partitions_for(name)
+            partitions[subscription.topic] = [TopicPartition(name, p) for p in sorted(numbers)]
+        every = [tp for tps in partitions.values() for tp in tps]
+        if not every:
+            return
+        ends = await kafka.end_offsets(every)
+        starts = await kafka.beginning_offsets(every)
+        for topic, tps in partitions.items():
+            size = sum(max(ends[tp] - starts[tp], 0) for tp in tps)
+            self.metrics.dlq_size.labels(self.spec.name, topic).set(size)
 
 
 async def _logged(loop: Awaitable[None], worker: Callable[..., Awaitable[None]]) -> None:
@@ -467,6 +520,7 @@ def create_app(runtime: Runtime) -> FastAPI:
     @app.get("/metrics", tags=["operations"])
     async def metrics() -> Response:
         """Prometheus metrics of this service."""
+        await runtime.refresh_metrics()
         return Response(generate_latest(runtime.metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     for router in spec.routers:

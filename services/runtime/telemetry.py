@@ -69,9 +69,17 @@ class Metrics:
     outbox_pending: Gauge
     consumer_lag: Gauge
     dlq: Counter
+    dlq_size: Gauge
     #: Business counters (ARCHITECTURE: Observability); labels carry codes, never people.
     lists_checked: Counter
     list_findings: Counter
+    lists_received: Counter
+    lists_late: Counter
+    coverage_changes: Counter
+    invoices_issued: Counter
+    invoiced_chf: Counter
+    open_balance_chf: Gauge
+    reminders: Counter
 
     @classmethod
     def create(cls) -> Metrics:
@@ -115,6 +123,13 @@ class Metrics:
                 ["service", "topic"],
                 registry=registry,
             ),
+            dlq_size=Gauge(
+                "bvg_dlq_size",
+                "Messages on the dead-letter topic of each subscribed topic (all consumers "
+                "of a topic share its DLQ, so each reports the same size), every 5 s.",
+                ["service", "topic"],
+                registry=registry,
+            ),
             lists_checked=Counter(
                 "bvg_lists_checked",
                 "Monthly lists checked, by channel and outcome (ok, faulty, unreadable).",
@@ -125,6 +140,61 @@ class Metrics:
                 "bvg_list_findings",
                 "Findings of list checks, by check code and severity.",
                 ["code", "severity"],
+                registry=registry,
+            ),
+            # Every business metric below is labelled, so a service that does not own it
+            # exposes its HELP and TYPE only, never a misleading zero sample.
+            lists_received=Counter(
+                "bvg_lists_received",
+                "Monthly lists received and stored (a new upload, not the same file again), "
+                "by channel (http, kafka). Intake; counted once its transaction committed.",
+                ["channel"],
+                registry=registry,
+            ),
+            lists_late=Counter(
+                "bvg_lists_late",
+                "Monthly lists checked that arrived after their due date (the 15th of the "
+                "following month, RULES §7 / Art. 8.1; the report's on_time), by channel and "
+                "outcome. Intake; counted when the check committed.",
+                ["channel", "status"],
+                registry=registry,
+            ),
+            coverage_changes=Counter(
+                "bvg_coverage_changes",
+                "Coverage starts and ends derived from list rows (coverage.changed), by kind "
+                "(started, ended) and rule. Coverage; counted when the row's transaction "
+                "committed.",
+                ["change", "rule"],
+                registry=registry,
+            ),
+            invoices_issued=Counter(
+                "bvg_invoices_issued",
+                "Invoices issued, by what triggered the run (list: a priced list; day: the "
+                "daily clock run). Billing; counted when the invoice committed.",
+                ["trigger"],
+                registry=registry,
+            ),
+            invoiced_chf=Counter(
+                "bvg_invoiced_chf",
+                "CHF put on invoices, by line kind (contribution, correction, fee, interest, "
+                "credit) and direction (debit: owed by the employer, credit: owed to it; the "
+                "amount is always positive). Billing; counted when the invoice committed.",
+                ["kind", "direction"],
+                registry=registry,
+            ),
+            open_balance_chf=Gauge(
+                "bvg_open_balance_chf",
+                "CHF open on all invoices (open: not paid yet, net of credits carried "
+                "forward; overdue: past the due date), read from billing's database when "
+                "/metrics is scraped.",
+                ["state"],
+                registry=registry,
+            ),
+            reminders=Counter(
+                "bvg_reminders",
+                "Ladder steps taken (reminders, termination), by ladder (data, payment) and "
+                "step. Dunning; counted when the step committed.",
+                ["ladder", "step"],
                 registry=registry,
             ),
         )

@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from contracts.envelope import Envelope
 from contracts.events.auth import EmployerChanged
@@ -202,6 +203,20 @@ async def test_missed_days_catch_up_to_termination(service: Dunning) -> None:
     ]
     [ended] = await payloads(service.bootstrap, service.prefix + AffiliationTerminated.TOPIC)
     assert (ended["effective_date"], ended["decided_on"]) == ("2025-06-30", "2025-05-25")
+    # every step taken is counted once, by ladder and step (bvg_reminders_total)
+    async with service.http_client() as client:
+        exposition = (await client.get("/metrics")).text
+    counted = {
+        (sample.labels["ladder"], sample.labels["step"]): sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+        if sample.name == "bvg_reminders_total"
+    }
+    assert counted == {
+        ("data", "reminder_1"): 2,
+        ("data", "reminder_2"): 1,
+        ("data", "termination"): 1,
+    }
 
 
 async def test_payment_ladder_partial_payment_does_not_close_it(service: Dunning) -> None:

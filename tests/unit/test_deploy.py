@@ -13,6 +13,7 @@ import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 import yaml
@@ -31,8 +32,16 @@ EXPORTED_METRICS: dict[str, str] = {
     "bvg_outbox_pending": "gauge",
     "bvg_consumer_lag": "gauge",
     "bvg_dlq_messages_total": "counter",
+    "bvg_dlq_size": "gauge",
     "bvg_lists_checked_total": "counter",
     "bvg_list_findings_total": "counter",
+    "bvg_lists_received_total": "counter",
+    "bvg_lists_late_total": "counter",
+    "bvg_coverage_changes_total": "counter",
+    "bvg_invoices_issued_total": "counter",
+    "bvg_invoiced_chf_total": "counter",
+    "bvg_open_balance_chf": "gauge",
+    "bvg_reminders_total": "counter",
     "faststream_received_messages_total": "counter",
     "faststream_received_messages_size_bytes": "histogram",
     "faststream_received_messages_in_process": "gauge",
@@ -64,6 +73,14 @@ REQUIRED_PANEL_METRICS = {
     "bvg_dlq_messages_total",
     "bvg_lists_checked_total",
     "bvg_list_findings_total",
+    "bvg_lists_received_total",
+    "bvg_lists_late_total",
+    "bvg_coverage_changes_total",
+    "bvg_invoiced_chf_total",
+    "bvg_invoices_issued_total",
+    "bvg_open_balance_chf",
+    "bvg_reminders_total",
+    "bvg_dlq_size",
 }
 _METRIC_TOKEN = re.compile(r"\b(?:bvg|faststream)_[A-Za-z0-9_]+\b")
 _HISTOGRAM_SUFFIXES = ("_bucket", "_sum", "_count")
@@ -325,9 +342,14 @@ def test_prometheus_scrapes_exactly_the_six_services() -> None:
     assert sorted(targets) == sorted(f"{name}:{HTTP_PORT}" for name in SERVICE_NAMES)
 
 
+def _query_panels(dashboard: dict[str, Any]) -> list[dict[str, Any]]:
+    """The panels that query something (rows only group panels)."""
+    return [panel for panel in dashboard["panels"] if panel.get("type") != "row"]
+
+
 def _dashboard_queries(dashboard: dict[str, Any]) -> list[str]:
     queries: list[str] = []
-    for panel in dashboard["panels"]:
+    for panel in _query_panels(dashboard):
         queries.extend(str(target["expr"]) for target in panel.get("targets", []))
     for variable in dashboard.get("templating", {}).get("list", []):
         query = variable.get("query")
@@ -343,7 +365,7 @@ def test_dashboard_queries_only_exported_metrics() -> None:
         used.update(_METRIC_TOKEN.findall(query))
     assert not used - allowed, f"dashboard queries unknown metrics: {sorted(used - allowed)}"
     assert used >= REQUIRED_PANEL_METRICS, f"missing panels for {REQUIRED_PANEL_METRICS - used}"
-    for panel in dashboard["panels"]:
+    for panel in _query_panels(dashboard):
         assert panel.get("title") and panel.get("targets"), panel.get("id")
 
 
@@ -352,7 +374,7 @@ def test_dashboard_datasources_are_provisioned() -> None:
     for path in DATASOURCES_DIR.glob("*.y*ml"):
         provisioned.update(ds["uid"] for ds in _load_yaml(path)["datasources"])
     dashboard = json.loads(DASHBOARD_FILE.read_text(encoding="utf-8"))
-    for panel in dashboard["panels"]:
+    for panel in _query_panels(dashboard):
         assert panel["datasource"]["uid"] in provisioned, panel["title"]
 
 
@@ -363,6 +385,44 @@ def test_collector_forwards_otlp_http_to_jaeger() -> None:
     assert "otlp" in traces["receivers"]
     for exporter in traces["exporters"]:
         assert config["exporters"][exporter]["endpoint"].startswith("jaeger:")
+
+
+def test_compose_sends_the_services_spans_to_jaeger(services: dict[str, dict[str, Any]]) -> None:
+    """Service → OTLP/HTTP → otel-collector (this config) → OTLP/gRPC → Jaeger, statically."""
+    config = _load_yaml(DEPLOY / "otel-collector.yaml")
+    collector = services["otel-collector"]
+    config_path = next(
+        arg.split("=", 1)[1] for arg in collector["command"] if arg.startswith("--config=")
+    )
+    mounts = [str(volume) for volume in collector.get("volumes", [])]
+    assert any(m.startswith(f"./deploy/otel-collector.yaml:{config_path}") for m in mounts)
+    receiver = config["receivers"]["otlp"]["protocols"]["http"]["endpoint"]
+    for name in SERVICE_NAMES:
+        endpoint = interpolate(environment(services[name])[env_name("otlp_endpoint")])
+        url = urlparse(endpoint)
+        assert (url.scheme, url.hostname, url.path) == ("http", "otel-collector", "/v1/traces")
+        assert url.port == int(receiver.rsplit(":", 1)[1]), name
+        assert "otel-collector" in depends_on(services[name]), name
+    pipeline = config["service"]["pipelines"]["traces"]
+    assert "otlp" in pipeline["receivers"]
+    assert set(pipeline.get("processors", [])) <= set(config.get("processors", {}))
+    assert pipeline["exporters"], "the traces pipeline exports nowhere"
+    for exporter in pipeline["exporters"]:
+        assert exporter.split("/")[0] == "otlp", exporter  # Jaeger takes OTLP natively
+        assert config["exporters"][exporter]["endpoint"] == "jaeger:4317", exporter
+    jaeger = services["jaeger"]
+    assert str(jaeger["image"]).startswith("jaegertracing/all-in-one:")
+    assert environment(jaeger).get("COLLECTOR_OTLP_ENABLED") == "true"
+    assert "jaeger" in depends_on(collector)
+    # the services can export over OTLP/HTTP (the package ships the exporter)
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    from services.runtime.telemetry import make_tracer_provider
+
+    provider = make_tracer_provider("intake", otlp_endpoint="http://otel-collector:4318/v1/traces")
+    assert provider.sampler.get_description().startswith("ParentBased")
+    provider.shutdown()
+    assert OTLPSpanExporter is not None
 
 
 def test_exported_metrics_match_the_runtime() -> None:
