@@ -29,7 +29,7 @@ from services.runtime.service import Runtime, get_runtime
 
 from . import certs, domain, store
 from .sms import FileSmsGateway, HttpSmsGateway, SmsGateway
-from .tokens import MAX_LIFETIME_S, SigningKey
+from .tokens import MAX_LIFETIME_S, LinkRefused, SigningKey, verify_link
 
 router = APIRouter(tags=["auth"])
 
@@ -747,6 +747,281 @@ async def change_user(
             detail={"topics": topics, "revoked_credentials": len(revoked)},
         )
     return _user_json(changed)
+
+
+# -- private users: invitation links (employer admins), redemption (the worker) ------------
+
+
+class NewInvitation(BaseModel):
+    ahv: Annotated[
+        str,
+        Field(
+            min_length=13,
+            max_length=20,
+            description="AHV number of the worker, `756.dddd.dddd.dd` or 13 digits.",
+        ),
+    ]
+
+
+class Redemption(BaseModel):
+    link_token: Annotated[str, Field(min_length=1, max_length=2048)]
+    ahv: Annotated[
+        str,
+        Field(
+            min_length=13,
+            max_length=20,
+            description="The worker's own AHV number, typed again: the link alone is not enough.",
+        ),
+    ]
+    login: Login
+    password: Annotated[str, Field(min_length=1, max_length=256)]
+    second_factor: Literal["none", "totp"] = "none"
+
+
+def _ahv_or_refuse(text: str) -> str:
+    try:
+        return domain.ahv_number(text)
+    except domain.InvalidAhv:
+        raise ApiError(
+            422, "auth.ahv_invalid", "This is not a valid AHV number (756.dddd.dddd.dd)."
+        ) from None
+
+
+_LINK_REFUSALS: dict[str, tuple[int, str, str]] = {
+    "malformed": (400, "auth.invitation_invalid", "This invitation link is not valid."),
+    "signature": (400, "auth.invitation_invalid", "This invitation link is not valid."),
+    "unknown": (400, "auth.invitation_invalid", "This invitation link is not valid."),
+    "expired": (
+        410,
+        "auth.invitation_expired",
+        "This invitation link has expired; ask your employer for a new one.",
+    ),
+    "used": (410, "auth.invitation_used", "This invitation link was used already."),
+    "tries": (
+        410,
+        "auth.invitation_used",
+        "This invitation link was used up by wrong AHV numbers; ask your employer for a new one.",
+    ),
+    "mismatch": (
+        403,
+        "auth.invitation_mismatch",
+        "The AHV number does not match the invitation.",
+    ),
+}
+
+
+def _link_refused(reason: str) -> ApiError:
+    status, code, message = _LINK_REFUSALS[reason]
+    return ApiError(status, code, message)
+
+
+@router.post(
+    "/employers/{employer_no}/invitations",
+    status_code=201,
+    summary="Invite a worker to connect@Private: a single-use link token (admin, level 3)",
+)
+async def invite_private_user(
+    employer_no: EmployerNo,
+    body: NewInvitation,
+    request: Request,
+    runtime: RuntimeDep,
+    principal: UserAdmin,
+) -> dict[str, Any]:
+    """RULES §11: the foundation provides the link; the employer's admin asks for it and
+    hands it to the worker. The token names the invitation only, never the AHV number."""
+    now = runtime.clock.now()
+    ahv = _ahv_or_refuse(body.ahv)
+    expires_at = now + domain.INVITATION_LIFETIME
+    invitation_id = uuid.uuid4()
+    async with runtime.unit_of_work() as uow:
+        conn = uow.conn
+        if await store.enabled_topics(conn, employer_no) is None:
+            raise ApiError(404, "not_found", "No such employer.")
+        if await store.private_user_of(conn, employer_no, ahv) is not None:
+            raise ApiError(
+                409,
+                "auth.private_user_exists",
+                "This worker is registered already; deregister that account first.",
+            )
+        await conn.execute(
+            "INSERT INTO invitations (invitation_id, employer_no, ahv, expires_at, created_at, "
+            "created_by) VALUES ($1, $2, $3, $4, $5, $6)",
+            invitation_id,
+            employer_no,
+            ahv,
+            expires_at,
+            now,
+            principal.user_id,
+        )
+        await store.audit(
+            conn,
+            at=now,
+            actor=principal.user_id,
+            action="invitation.create",
+            outcome="ok",
+            employer_no=employer_no,
+            source=_source(request),
+            detail={"invitation_id": str(invitation_id)},
+        )
+    token = parts_of(runtime).key.issue_link(
+        now=now, invitation_id=invitation_id, employer_no=employer_no, expires_at=expires_at
+    )
+    return {
+        "invitation_id": str(invitation_id),
+        "link_token": token,
+        "expires_at": expires_at.isoformat(),
+    }
+
+
+async def _audit_redemption(
+    runtime: Runtime,
+    source: str,
+    now: datetime,
+    outcome: str,
+    *,
+    employer_no: int | None = None,
+    invitation_id: uuid.UUID | None = None,
+) -> None:
+    async with runtime.unit_of_work() as uow:
+        await store.audit(
+            uow.conn,
+            at=now,
+            actor="invitation",
+            action="invitation.redeem",
+            outcome=outcome,
+            employer_no=employer_no,
+            source=source,
+            detail={"invitation_id": str(invitation_id)} if invitation_id else None,
+        )
+
+
+@router.post(
+    "/invitations/redeem",
+    status_code=201,
+    summary="Register as a private user with an invitation link (the worker)",
+)
+async def redeem_invitation(
+    body: Redemption, request: Request, runtime: RuntimeDep
+) -> dict[str, Any]:
+    """The worker chooses a user ID and a password (and, if they like, a TOTP app) and
+    becomes a private user bound to the invitation's AHV number: level 1 with the password,
+    level 2 with TOTP (ACCESS.md)."""
+    now, source = runtime.clock.now(), _source(request)
+    keys = parts_of(runtime).key.public_keys()
+    try:
+        link = verify_link(body.link_token, keys, now=now, issuer=runtime.settings.auth_issuer)
+    except LinkRefused as exc:
+        await _audit_redemption(runtime, source, now, f"failed:{exc.reason}")
+        raise _link_refused(exc.reason) from None
+    ahv = _ahv_or_refuse(body.ahv)
+    problems = domain.password_problems(
+        body.password, login=body.login, policy=parts_of(runtime).policy
+    )
+    if problems:
+        raise ApiError(422, "auth.weak_password", "The password needs: " + "; ".join(problems))
+    password_hash = await asyncio.to_thread(HASHER.hash, body.password)
+    secret = domain.new_totp_secret() if body.second_factor == "totp" else None
+    refusal: ApiError | None = None
+    user: store.User | None = None
+    async with runtime.unit_of_work() as uow:
+        conn = uow.conn
+        row = await conn.fetchrow(
+            "SELECT employer_no, ahv, expires_at, used_at, tries FROM invitations "
+            "WHERE invitation_id = $1 FOR UPDATE",
+            link.invitation_id,
+        )
+        if row is None or row["employer_no"] != link.employer_no:
+            why: str | None = "unknown"
+        else:
+            why = domain.invitation_usable(row["expires_at"], row["used_at"], row["tries"], now)
+        if why is None and row is not None and not domain.codes_equal(ahv, row["ahv"]):
+            await conn.execute(
+                "UPDATE invitations SET tries = tries + 1 WHERE invitation_id = $1",
+                link.invitation_id,
+            )
+            why = "mismatch"
+        if why is None and await store.enabled_topics(conn, link.employer_no) is None:
+            why = "unknown"  # the employer's affiliation ended meanwhile
+        if why is not None:
+            await store.audit(
+                conn,
+                at=now,
+                actor="invitation",
+                action="invitation.redeem",
+                outcome=f"failed:{why}",
+                employer_no=link.employer_no if row is not None else None,
+                source=source,
+                detail={"invitation_id": str(link.invitation_id)},
+            )
+            refusal = _link_refused(why)
+        else:
+            user = await _add_private_user(
+                uow, link.employer_no, ahv, body.login, password_hash, secret, now
+            )
+            if user is None:
+                raise ApiError(
+                    409,
+                    "auth.login_taken",
+                    "This user ID is taken, or this worker is registered already.",
+                )
+            await conn.execute(
+                "UPDATE invitations SET used_at = $2, user_id = $3 WHERE invitation_id = $1",
+                link.invitation_id,
+                now,
+                user.user_id,
+            )
+            await store.audit_user(
+                conn,
+                user,
+                at=now,
+                action="invitation.redeem",
+                outcome="ok",
+                source=source,
+                detail={"invitation_id": str(link.invitation_id), "totp": secret is not None},
+            )
+    if refusal is not None:  # after the commit: a wrong AHV number counts
+        raise refusal
+    assert user is not None
+    answer = _user_json(user)
+    if secret is not None:
+        answer["otpauth_uri"] = domain.totp_uri(secret, body.login)
+    return answer
+
+
+async def _add_private_user(
+    uow: Any,
+    employer_no: int,
+    ahv: str,
+    login: str,
+    password_hash: str,
+    totp_secret: str | None,
+    now: datetime,
+) -> store.User | None:
+    """The new private user (no topics: ACCESS.md's own-data function needs none), published
+    as `auth.user-changed`; None if the login is taken or the worker registered already."""
+    conn = uow.conn
+    user_id = uuid.uuid4()
+    inserted = await conn.fetchval(
+        """
+        INSERT INTO users (user_id, employer_no, login, kind, status, topics, password_hash,
+                           created_at, password_changed_at, totp_secret, ahv, changed_at)
+        VALUES ($1, $2, $3, 'private', 'active', '{}', $4, $5, $5, $6, $7, $5)
+        ON CONFLICT DO NOTHING RETURNING 1
+        """,
+        user_id,
+        employer_no,
+        login,
+        password_hash,
+        now,
+        totp_secret,
+        ahv,
+    )
+    if inserted is None:
+        return None
+    user = await store.user_by_id(conn, user_id)
+    assert user is not None
+    uow.publish(store.user_changed(user, now=now))
+    return user
 
 
 # -- topic waivers (employer admins) ---------------------------------------------------------

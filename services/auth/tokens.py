@@ -11,7 +11,7 @@ import base64
 import json
 import os
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,12 +19,17 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 #: ACCESS.md: a session token lives at most 15 minutes.
 MAX_LIFETIME_S = 900
 #: The `amr` that goes with each level (ACCESS.md "Credentials and their strength").
 METHODS_BY_LEVEL = {1: ["pwd"], 2: ["pwd", "otp"], 3: ["x509"]}
+#: Invitation links of private users: another `typ` and audience than access tokens, so that
+#: neither is ever taken for the other (RFC 8725 §3.11, §3.12).
+LINK_TYPE = "invite+jwt"
+LINK_AUDIENCE = "bvgconnect-invitation"
+MAX_LINK_CHARS = 2048
 
 
 @dataclass(frozen=True)
@@ -80,6 +85,10 @@ class SigningKey:
     def jwks(self) -> dict[str, list[dict[str, str]]]:
         return {"keys": [self.jwk()]}
 
+    def public_keys(self) -> dict[str, Ed25519PublicKey]:
+        """The public keys link tokens are verified with, by `kid`."""
+        return {self.kid: self.private_key.public_key()}
+
     def issue(
         self,
         *,
@@ -123,3 +132,93 @@ class SigningKey:
         return jwt.encode(
             claims, self.private_key, algorithm="EdDSA", headers={"kid": self.kid, "typ": "at+jwt"}
         )
+
+    def issue_link(
+        self,
+        *,
+        now: datetime,
+        invitation_id: uuid.UUID,
+        employer_no: int,
+        expires_at: datetime,
+        issuer: str = "bvgconnect-auth",
+    ) -> str:
+        """A signed invitation link token: names the invitation, not the worker (an AHV
+        number has no place in a URL, which ends up in logs)."""
+        claims = {
+            "iss": issuer,
+            "aud": LINK_AUDIENCE,
+            "jti": str(invitation_id),
+            "emp": employer_no,
+            "iat": int(now.timestamp()),
+            "exp": int(expires_at.timestamp()),
+        }
+        return jwt.encode(
+            claims, self.private_key, algorithm="EdDSA", headers={"kid": self.kid, "typ": LINK_TYPE}
+        )
+
+
+class LinkRefused(Exception):
+    """An invitation link token that cannot be used; `reason` is a stable word."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Link:
+    invitation_id: uuid.UUID
+    employer_no: int
+
+
+def verify_link(
+    token: str,
+    keys: Mapping[str, Ed25519PublicKey],
+    *,
+    now: datetime,
+    issuer: str = "bvgconnect-auth",
+) -> Link:
+    """The invitation a link token names; raises `LinkRefused` ("malformed", "signature",
+    "expired"). Time from the caller's clock, not PyJWT's."""
+    if not token or len(token) > MAX_LINK_CHARS:
+        raise LinkRefused("malformed")
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.InvalidTokenError:
+        raise LinkRefused("malformed") from None
+    if header.get("typ") != LINK_TYPE or header.get("alg") != "EdDSA":
+        raise LinkRefused("malformed")
+    kid = header.get("kid")
+    key = keys.get(kid) if isinstance(kid, str) else None
+    if key is None:
+        raise LinkRefused("signature")
+    try:
+        claims = jwt.decode(
+            token,
+            key,
+            algorithms=["EdDSA"],
+            audience=LINK_AUDIENCE,
+            issuer=issuer,
+            options={
+                "verify_exp": False,
+                "verify_iat": False,
+                "verify_nbf": False,
+                "require": ["exp", "jti", "emp", "iss", "aud"],
+            },
+        )
+    except jwt.InvalidSignatureError:
+        raise LinkRefused("signature") from None
+    except jwt.InvalidTokenError:
+        raise LinkRefused("malformed") from None
+    exp, emp = claims.get("exp"), claims.get("emp")
+    if isinstance(exp, bool) or not isinstance(exp, int):
+        raise LinkRefused("malformed")
+    if isinstance(emp, bool) or not isinstance(emp, int) or emp < 1:
+        raise LinkRefused("malformed")
+    try:
+        invitation_id = uuid.UUID(str(claims.get("jti")))
+    except ValueError:
+        raise LinkRefused("malformed") from None
+    if now.timestamp() >= exp:
+        raise LinkRefused("expired")
+    return Link(invitation_id=invitation_id, employer_no=emp)

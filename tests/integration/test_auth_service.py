@@ -10,13 +10,15 @@ import uuid
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pyotp
 import pytest
 from cryptography import x509
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
+from stdnum import ean
+from stdnum.ch import ssn
 
 from contracts.events.clock import DayStarted, DayStartedPayload
 from contracts.events.dunning import AffiliationTerminated, AffiliationTerminatedPayload
@@ -27,10 +29,14 @@ from services.registry import spec_of
 from services.runtime.access import (
     PROCESS_REVOCATIONS,
     AccessDenied,
+    Principal,
     TokenVerifier,
+    install_token_verifier,
+    require,
     token_verifier_of,
 )
 from services.runtime.clock import FixedClock
+from services.runtime.errors import install_error_handlers
 from services.runtime.service import Runtime, create_app
 from tests.conftest import StartRuntime, fast_settings
 from tests.integration.test_pricing_service import publish
@@ -551,3 +557,193 @@ async def test_a_waived_topic_goes_on_the_first_of_the_next_month(
             "SELECT topics FROM users WHERE user_id = $1", uuid.UUID(user["user_id"])
         )
         assert ("mutations" in topics) is (day < date(2025, 5, 1))
+
+
+# -- private users (connect@Private) -------------------------------------------------------
+
+
+def ahv_of(n: int) -> str:
+    """A valid AHV number (756 + 9 digits + EAN-13 check digit), printed form."""
+    digits = f"756{n:09d}"
+    return ssn.format(digits + ean.calc_check_digit(digits))
+
+
+async def invite(auth: Auth, employer_no: int, ahv: str) -> httpx.Response:
+    return await auth.client.post(
+        f"/employers/{employer_no}/invitations", json={"ahv": ahv}, headers=auth.admin(employer_no)
+    )
+
+
+async def redeem(auth: Auth, token: str, ahv: str, login: str, **extra: Any) -> httpx.Response:
+    body = {"link_token": token, "ahv": ahv, "login": login, "password": PASSWORD, **extra}
+    return await auth.client.post("/invitations/redeem", json=body)
+
+
+def tamper_signature(token: str) -> str:
+    head, claims, signature = token.split(".")
+    flipped = ("A" if signature[0] != "A" else "B") + signature[1:]
+    return f"{head}.{claims}.{flipped}"
+
+
+async def test_an_invitation_link_makes_a_private_user_bound_to_one_ahv_number(
+    auth: Auth,
+) -> None:
+    worker = ahv_of(1)
+    bad = await invite(auth, A, "756.1234.5678.98")
+    assert bad.status_code == 422 and bad.json()["code"] == "auth.ahv_invalid"
+    level_2 = await auth.client.post(
+        f"/employers/{A}/invitations", json={"ahv": worker}, headers=auth.admin(A, level=2)
+    )
+    assert level_2.status_code == 403 and level_2.json()["code"] == "access.step_up_required"
+
+    r = await invite(auth, A, worker.replace(".", ""))  # 13 digits are the same number
+    assert r.status_code == 201, r.text
+    token = r.json()["link_token"]
+    assert worker not in token and worker.replace(".", "") not in json.dumps(r.json())
+
+    tampered = await redeem(auth, tamper_signature(token), worker, "paula@private")
+    assert tampered.status_code == 400 and tampered.json()["code"] == "auth.invitation_invalid"
+    other_key = SigningKey.generate().issue_link(
+        now=NOW,
+        invitation_id=uuid.UUID(r.json()["invitation_id"]),
+        employer_no=A,
+        expires_at=NOW + timedelta(days=1),
+    )
+    forged = await redeem(auth, other_key, worker, "paula@private")
+    assert forged.status_code == 400 and forged.json()["code"] == "auth.invitation_invalid"
+    # the link token is not an access token, nor the other way round
+    as_access = await auth.client.get(
+        f"/employers/{A}/users", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert as_access.status_code == 401 and as_access.json()["code"] == "auth.invalid_token"
+    access_token = auth.admin(A)["Authorization"].split(" ")[1]
+    as_link = await redeem(auth, access_token, worker, "paula@private")
+    assert as_link.status_code == 400 and as_link.json()["code"] == "auth.invitation_invalid"
+
+    mismatch = await redeem(auth, token, ahv_of(2), "paula@private")
+    assert mismatch.status_code == 403 and mismatch.json()["code"] == "auth.invitation_mismatch"
+    weak = await redeem(auth, token, worker, "paula@private", password="password1234")
+    assert weak.status_code == 422 and weak.json()["code"] == "auth.weak_password"
+
+    ok = await redeem(auth, token, worker, "paula@private")
+    assert ok.status_code == 201, ok.text
+    assert ok.json()["kind"] == "private" and ok.json()["topics"] == []
+    again = await redeem(auth, token, worker, "paula2@private")
+    assert again.status_code == 410 and again.json()["code"] == "auth.invitation_used"
+    twice = await invite(auth, A, worker)
+    assert twice.status_code == 409 and twice.json()["code"] == "auth.private_user_exists"
+
+    # password alone: a level-1 session whose token carries the worker's AHV number
+    session = await auth.password("paula@private")
+    assert session.status_code == 200, session.text
+    assert session.json()["level"] == 1
+    principal = auth.verifier().verify(session.json()["access_token"])
+    assert principal.kind == "private" and principal.ahv == worker
+    assert principal.employer_no == A and principal.level == 1 and principal.topics == set()
+    refreshed = await auth.client.post(
+        "/token/refresh", json={"refresh_token": session.json()["refresh_token"]}
+    )
+    assert auth.verifier().verify(refreshed.json()["access_token"]).ahv == worker
+
+    # with a TOTP app: level 2
+    r = await invite(auth, A, ahv_of(3))
+    totp = await redeem(
+        auth, r.json()["link_token"], ahv_of(3), "quirin@private", second_factor="totp"
+    )
+    assert totp.status_code == 201 and "otpauth_uri" in totp.json()
+    challenge = await auth.password("quirin@private")
+    assert challenge.json()["method"] == "totp"
+    second = await auth.client.post(
+        "/login/totp",
+        json={
+            "challenge_id": challenge.json()["challenge_id"],
+            "code": totp_now(totp.json()["otpauth_uri"], auth.clock),
+        },
+    )
+    assert second.status_code == 200 and second.json()["level"] == 2
+    assert auth.verifier().verify(second.json()["access_token"]).ahv == ahv_of(3)
+
+
+async def test_an_invitation_expires_and_wrong_ahv_numbers_use_it_up(auth: Auth) -> None:
+    late = (await invite(auth, A, ahv_of(4))).json()["link_token"]
+    guessed = (await invite(auth, A, ahv_of(5))).json()["link_token"]
+    auth.clock.advance(timedelta(days=14))
+    expired = await redeem(auth, late, ahv_of(4), "rosa@private")
+    assert expired.status_code == 410 and expired.json()["code"] == "auth.invitation_expired"
+
+    auth.clock.advance(timedelta(days=-1))
+    for n in (6, 7, 8):
+        wrong = await redeem(auth, guessed, ahv_of(n), "sven@private")
+        assert wrong.json()["code"] == "auth.invitation_mismatch"
+    spent = await redeem(auth, guessed, ahv_of(5), "sven@private")  # the right one, too late
+    assert spent.status_code == 410 and spent.json()["code"] == "auth.invitation_used"
+
+    audit = await auth.client.get(
+        "/audit", params={"action": "invitation.redeem"}, headers=auth.operator()
+    )
+    outcomes = [line["outcome"] for line in audit.json()]
+    assert "failed:expired" in outcomes and outcomes.count("failed:mismatch") == 3
+    pool = auth.runtime.pool
+    assert pool is not None
+    lines = await pool.fetch("SELECT actor, outcome, detail::text, source FROM audit_log")
+    text = json.dumps([dict(line) for line in lines])
+    for n in range(4, 9):  # no AHV number in the audit log, in any form
+        assert ahv_of(n) not in text and ahv_of(n).replace(".", "") not in text
+    assert await pool.fetchval("SELECT count(*) FROM users WHERE kind = 'private'") == 0
+
+
+async def test_a_private_user_reading_another_worker_is_refused(auth: Auth) -> None:
+    """No route of intake, billing or dunning serves a private user yet (they all read an
+    employer's data, for its staff). So the shared dependency is tested in a real FastAPI app
+    over ASGI, with a token from the running auth service."""
+    mine, theirs = ahv_of(11), ahv_of(12)
+    link = (await invite(auth, A, mine)).json()["link_token"]
+    assert (await redeem(auth, link, mine, "tina@private")).status_code == 201
+    session = (await auth.password("tina@private")).json()
+    bearer = {"Authorization": f"Bearer {session['access_token']}"}
+
+    app = FastAPI()
+    install_error_handlers(app)
+    install_token_verifier(app, token_verifier_of(auth.app))
+
+    @app.get("/employers/{employer_no}/workers/{ahv}/coverage")
+    async def coverage(
+        employer_no: int,
+        ahv: str,
+        principal: Annotated[Principal, Depends(require("private.read_own"))],
+    ) -> dict[str, Any]:
+        return {"ahv": ahv}
+
+    @app.get("/me/contributions")
+    async def contributions(
+        principal: Annotated[Principal, Depends(require("private.read_own"))],
+        ahv: str | None = None,
+    ) -> dict[str, Any]:
+        return {"ahv": principal.ahv}
+
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://worker-data"
+    ) as client:
+        own = await client.get(f"/employers/{A}/workers/{mine}/coverage", headers=bearer)
+        assert own.status_code == 200 and own.json() == {"ahv": mine}
+        compact = await client.get(
+            f"/employers/{A}/workers/{mine.replace('.', '')}/coverage", headers=bearer
+        )
+        assert compact.status_code == 200
+        assert (await client.get("/me/contributions", headers=bearer)).json() == {"ahv": mine}
+        refusals = [
+            await client.get(f"/employers/{A}/workers/{theirs}/coverage", headers=bearer),
+            await client.get(f"/employers/{A}/workers/756.0000.0000.00/coverage", headers=bearer),
+            await client.get(f"/employers/{B}/workers/{mine}/coverage", headers=bearer),
+            await client.get("/me/contributions", params={"ahv": theirs}, headers=bearer),
+            await client.get(
+                "/me/contributions", params=[("ahv", mine), ("ahv", theirs)], headers=bearer
+            ),
+        ]
+        for refused in refusals:
+            assert refused.status_code == 403, refused.text
+            assert refused.json()["code"] == "access.denied"
+        assert refusals[0].json() == refusals[1].json()  # no existence leak
+    # nor any employer function of auth
+    users = await auth.client.get(f"/employers/{A}/users", headers=bearer)
+    assert users.status_code == 403 and users.json()["code"] == "access.denied"

@@ -495,6 +495,30 @@ def test_an_operator_may_act_for_any_employer_where_the_policy_says_so() -> None
         authorize(operator, POLICY["coverage.read"], employer_no=OWN)
 
 
+@pytest.mark.parametrize(
+    ("workers", "allowed"),
+    [
+        ((), True),  # the handler scopes by principal.ahv
+        (("756.1234.5678.97",), True),
+        (("7561234567897",), True),
+        (("756.1234.5678.97", "756.9217.0769.85"), False),
+        (("756.9217.0769.85",), False),
+        (("",), False),
+    ],
+    ids=["none-named", "own", "own-compact", "own-and-other", "other", "empty"],
+)
+def test_a_private_user_may_name_only_their_own_ahv_number(
+    workers: tuple[str, ...], allowed: bool
+) -> None:
+    private = replace(WEAKEST, kind="private", ahv="756.1234.5678.97")
+    if allowed:
+        authorize(private, POLICY["private.read_own"], employer_no=OWN, workers=workers)
+        return
+    with pytest.raises(AccessDenied) as refused:
+        authorize(private, POLICY["private.read_own"], employer_no=OWN, workers=workers)
+    assert refused.value.status == 403 and refused.value.code == "access.denied"
+
+
 # -- revocations ---------------------------------------------------------------------------
 
 

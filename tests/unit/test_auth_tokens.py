@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from services.auth.tokens import SigningKey
+from services.auth.tokens import Link, LinkRefused, SigningKey, verify_link
 from services.runtime.access import POLICY, KeySet, TokenVerifier, authorize
 from services.runtime.clock import FixedClock
 
@@ -47,3 +47,29 @@ def test_a_token_cannot_outlive_fifteen_minutes() -> None:
             level=2,
             lifetime_s=901,
         )
+
+
+def test_a_link_token_names_its_invitation_and_is_refused_when_broken() -> None:
+    key, other = SigningKey.generate(), SigningKey.generate()
+    invitation = uuid.uuid4()
+    link = key.issue_link(
+        now=NOW, invitation_id=invitation, employer_no=1001, expires_at=NOW + timedelta(days=14)
+    )
+    assert verify_link(link, key.public_keys(), now=NOW) == Link(invitation, 1001)
+    head, claims, signature = link.split(".")
+    cases = {
+        "expired": (link, NOW + timedelta(days=14)),
+        "signature": (f"{head}.{claims}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}", NOW),
+        "malformed": ("not.a.token", NOW),
+    }
+    for reason, (token, at) in cases.items():
+        with pytest.raises(LinkRefused) as refused:
+            verify_link(token, key.public_keys(), now=at)
+        assert refused.value.reason == reason
+    with pytest.raises(LinkRefused, match="signature"):
+        verify_link(link, other.public_keys(), now=NOW)
+    access = key.issue(
+        now=NOW, user_id=invitation, kind="connect", employer_no=1, topics=[], level=2
+    )
+    with pytest.raises(LinkRefused, match="malformed"):  # an access token is no link
+        verify_link(access, key.public_keys(), now=NOW)
