@@ -475,26 +475,34 @@ async def login_totp(body: CodeLogin, request: Request, runtime: RuntimeDep) -> 
     raise ApiError(401, "auth.otp_invalid", "The one-time password is wrong or was used already.")
 
 
+async def _client_certificate(
+    request: Request, runtime: Runtime, now: datetime, *, action: str, actor: str = "certificate"
+) -> str:
+    """The fingerprint of the valid client certificate in `X-Client-Cert`; a refusal is
+    audited (committed) and raised as 401 `auth.certificate_refused`."""
+    header = request.headers.get("x-client-cert", "")
+    try:
+        return certs.verify_client_certificate(header, runtime.settings, now)
+    except certs.CertificateRefused as exc:
+        async with runtime.unit_of_work() as uow:
+            await store.audit(
+                uow.conn,
+                at=now,
+                actor=actor,
+                action=action,
+                outcome=f"failed:{exc.reason}",
+                source=_source(request),
+            )
+        raise ApiError(401, "auth.certificate_refused", str(exc)) from None
+
+
 @router.post("/login/certificate", summary="Level 3: the client certificate (TLS terminator)")
 async def login_certificate(request: Request, runtime: RuntimeDep) -> dict[str, Any]:
     """The TLS terminator verified the TLS handshake (proof of the private key) and passes the
     client certificate URL-encoded in `X-Client-Cert`; it must strip that header from
     clients. Here: chain, validity, CRL, and the binding to one user by SHA-256 fingerprint."""
     now, source = runtime.clock.now(), _source(request)
-    header = request.headers.get("x-client-cert", "")
-    try:
-        fingerprint = certs.verify_client_certificate(header, runtime.settings, now)
-    except certs.CertificateRefused as exc:
-        async with runtime.unit_of_work() as uow:
-            await store.audit(
-                uow.conn,
-                at=now,
-                actor="certificate",
-                action="login.certificate",
-                outcome=f"failed:{exc.reason}",
-                source=source,
-            )
-        raise ApiError(401, "auth.certificate_refused", str(exc)) from None
+    fingerprint = await _client_certificate(request, runtime, now, action="login.certificate")
     async with runtime.unit_of_work() as uow:
         conn = uow.conn
         user = await store.user_by_fingerprint(conn, fingerprint)
@@ -520,6 +528,65 @@ async def login_certificate(request: Request, runtime: RuntimeDep) -> dict[str, 
     raise _refused()
 
 
+@router.post(
+    "/login/step-up",
+    summary="Level 2 → 3: present the client certificate bound to the signed-in user",
+)
+async def step_up(
+    request: Request,
+    runtime: RuntimeDep,
+    principal: Annotated[Principal, Depends(require("session.step_up"))],
+) -> dict[str, Any]:
+    """ACCESS.md: a function that needs a higher level asks for a step-up. The certificate
+    (in `X-Client-Cert`, as for `/login/certificate`) must be bound to the same user; the new
+    session keeps the session id and carries every method used (`amr` pwd, otp|sms, x509)."""
+    now, source = runtime.clock.now(), _source(request)
+    user_id = uuid.UUID(principal.user_id)
+    fingerprint = await _client_certificate(
+        request, runtime, now, action="step-up", actor=principal.user_id
+    )
+    async with runtime.unit_of_work() as uow:
+        conn = uow.conn
+        user = await store.user_by_id(conn, user_id)
+        bound = await store.user_by_fingerprint(conn, fingerprint)
+        if user is not None and bound is not None and bound.user_id == user.user_id:
+            methods = (*principal.methods, "x509")
+            if methods in domain.LEVEL_BY_METHODS and user.status == "active":
+                await store.audit_user(
+                    conn,
+                    user,
+                    at=now,
+                    action="step-up",
+                    outcome="ok",
+                    source=source,
+                    detail={"from_level": principal.level, "level": 3},
+                )
+                return await _session(
+                    runtime,
+                    conn,
+                    user,
+                    methods,
+                    now,
+                    session_id=principal.session_id or None,
+                    credential_id=fingerprint,
+                )
+        await store.audit(
+            conn,
+            at=now,
+            actor=user.login if user is not None else principal.user_id,
+            action="step-up",
+            outcome="failed:unbound",
+            employer_no=principal.employer_no,
+            user_id=user_id,
+            source=source,
+        )
+    raise ApiError(
+        403,
+        "auth.step_up_refused",
+        "This certificate is not bound to your account, or your account cannot step up.",
+    )
+
+
 @router.post("/token/refresh", summary="A new access token for a refresh token (single use)")
 async def refresh(body: Refresh, request: Request, runtime: RuntimeDep) -> dict[str, Any]:
     """Re-reads the user, so a deregistration or a withdrawn topic applies at once."""
@@ -538,8 +605,8 @@ async def refresh(body: Refresh, request: Request, runtime: RuntimeDep) -> dict[
         if user is None or user.status != "active":
             raise ApiError(401, "auth.refresh_invalid", "The refresh token is not valid.")
         methods = tuple(row["methods"])
-        credential = user.cert_fingerprint if methods == ("x509",) else None
-        if methods == ("x509",) and credential is None:
+        credential = user.cert_fingerprint if "x509" in methods else None
+        if "x509" in methods and credential is None:
             raise ApiError(401, "auth.refresh_invalid", "The refresh token is not valid.")
         return await _session(
             runtime,

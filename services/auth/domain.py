@@ -24,6 +24,9 @@ LEVEL_BY_METHODS: dict[tuple[str, ...], int] = {
     ("pwd", "sms"): 2,
     ("pwd", "otp"): 2,
     ("x509",): 3,
+    # A level-2 session stepped up with the certificate (`POST /login/step-up`).
+    ("pwd", "sms", "x509"): 3,
+    ("pwd", "otp", "x509"): 3,
 }
 
 

@@ -786,6 +786,11 @@ POLICY: Mapping[str, Requirement] = MappingProxyType(
         "topics.waive": Requirement("users", 3, _ADMIN),
         "connector.register": Requirement("users", 3, _ADMIN),
         "private.read_own": Requirement(None, 1, frozenset({"private"})),
+        # A user's own session and credentials (auth): step up to a certificate, change
+        # the password (a private user at the level their password alone gives).
+        "session.step_up": Requirement(None, 2, _EMPLOYER_STAFF),
+        "password.change": Requirement(None, 2, _EMPLOYER_STAFF),
+        "private.password_change": Requirement(None, 1, frozenset({"private"})),
         "operator": Requirement(None, 3, frozenset({"operator"})),
     }
 )
@@ -914,13 +919,16 @@ def token_verifier_of(app: FastAPI) -> TokenVerifier:
     return verifier
 
 
-def require(function: str) -> Callable[..., Awaitable[Principal]]:
+def require(function: str, *alternatives: str) -> Callable[..., Awaitable[Principal]]:
     """FastAPI dependency: the verified principal, if it may use `function` (a POLICY key).
 
     `principal: Principal = Depends(require("list.upload"))`. A path parameter
-    `employer_no` must be the principal's employer.
+    `employer_no` must be the principal's employer. With `alternatives` (POLICY keys of the
+    same function for other kinds of principal), the first whose kinds include the
+    principal's applies: `require("password.change", "private.password_change")`.
     """
-    requirement = POLICY[function]  # an unknown function fails when the route is defined
+    # an unknown function fails when the route is defined
+    requirements = [POLICY[f] for f in (function, *alternatives)]
 
     async def principal_for(
         request: Request,
@@ -928,6 +936,7 @@ def require(function: str) -> Callable[..., Awaitable[Principal]]:
     ) -> Principal:
         verifier = token_verifier_of(request.app)
         principal = await verifier.verify_async(credentials.credentials)
+        requirement = next((r for r in requirements if principal.kind in r.kinds), requirements[0])
         workers = request.query_params.getlist("ahv")
         if "ahv" in request.path_params:
             workers.append(str(request.path_params["ahv"]))

@@ -747,3 +747,76 @@ async def test_a_private_user_reading_another_worker_is_refused(auth: Auth) -> N
     # nor any employer function of auth
     users = await auth.client.get(f"/employers/{A}/users", headers=bearer)
     assert users.status_code == 403 and users.json()["code"] == "access.denied"
+
+
+# -- step-up -------------------------------------------------------------------------------
+
+
+async def totp_session(auth: Auth, login: str, uri: str) -> dict[str, Any]:
+    challenge = await auth.password(login)
+    r = await auth.client.post(
+        "/login/totp",
+        json={"challenge_id": challenge.json()["challenge_id"], "code": totp_now(uri, auth.clock)},
+    )
+    assert r.status_code == 200, r.text
+    session: dict[str, Any] = r.json()
+    return session
+
+
+async def test_a_level_two_session_steps_up_with_its_own_certificate(auth: Auth) -> None:
+    cert, others = auth.ca.issue("uma"), auth.ca.issue("viktor")
+    uma = await auth.add_user(
+        A, "uma@2001", admin=True, topics=["users"], certificate_fingerprint=fingerprint(cert)
+    )
+    await auth.add_user(A, "viktor@2001", certificate_fingerprint=fingerprint(others))
+    session = await totp_session(auth, "uma@2001", uma["otpauth_uri"])
+    bearer = {"Authorization": f"Bearer {session['access_token']}"}
+    users = f"/employers/{A}/users"
+    needs = await auth.client.get(users, headers=bearer)
+    assert needs.status_code == 403 and needs.json()["code"] == "access.step_up_required"
+
+    async def step_up(cert: x509.Certificate | None, headers: dict[str, str]) -> httpx.Response:
+        extra = {"X-Client-Cert": header_value(cert)} if cert is not None else {}
+        return await auth.client.post("/login/step-up", headers=headers | extra)
+
+    wrong_user = await step_up(others, bearer)
+    assert wrong_user.status_code == 403 and wrong_user.json()["code"] == "auth.step_up_refused"
+    revoked = await step_up(auth.revoked_cert, bearer)
+    assert revoked.status_code == 401 and revoked.json()["code"] == "auth.certificate_refused"
+    missing = await step_up(None, bearer)
+    assert missing.status_code == 401 and missing.json()["code"] == "auth.certificate_refused"
+    anonymous = await step_up(cert, {})
+    assert anonymous.status_code == 401 and anonymous.json()["code"] == "auth.missing_token"
+
+    stepped = await step_up(cert, bearer)
+    assert stepped.status_code == 200, stepped.text
+    assert stepped.json()["level"] == 3
+    before = auth.verifier().verify(session["access_token"])
+    after = auth.verifier().verify(stepped.json()["access_token"])
+    assert after.user_id == before.user_id == uma["user_id"] and after.level == 3
+    assert after.methods == ("pwd", "otp", "x509") and after.session_id == before.session_id
+    assert after.credential_id == fingerprint(cert)
+    listed = await auth.client.get(
+        users, headers={"Authorization": f"Bearer {stepped.json()['access_token']}"}
+    )
+    assert listed.status_code == 200
+    # the refresh token of the stepped-up session stays at level 3
+    again = await auth.client.post(
+        "/token/refresh", json={"refresh_token": stepped.json()["refresh_token"]}
+    )
+    assert again.status_code == 200 and again.json()["level"] == 3
+
+    # a private user (level 1) has no step-up
+    link = (await invite(auth, A, ahv_of(21))).json()["link_token"]
+    await redeem(auth, link, ahv_of(21), "wanda@private")
+    private = (await auth.password("wanda@private")).json()["access_token"]
+    refused = await step_up(cert, {"Authorization": f"Bearer {private}"})
+    assert refused.status_code == 403 and refused.json()["code"] == "access.denied"
+
+    audit = await auth.client.get("/audit", params={"action": "step-up"}, headers=auth.operator())
+    assert {line["outcome"] for line in audit.json()} == {
+        "ok",
+        "failed:unbound",
+        "failed:revoked",
+        "failed:missing",
+    }
