@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import secrets
 import uuid
+import weakref
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
@@ -22,15 +24,16 @@ from pydantic import BaseModel, Field
 
 from contracts.events.auth import EmployerChangedPayload
 from contracts.values import AccessTopic
-from services.runtime.access import Principal, require
+from services.runtime.access import Principal, RefreshingKeySet, require, token_verifier_of
 from services.runtime.errors import ApiError
 from services.runtime.handlers import business_day
 from services.runtime.service import Runtime, get_runtime
 
 from . import certs, domain, store
 from .sms import FileSmsGateway, HttpSmsGateway, SmsGateway
-from .tokens import MAX_LIFETIME_S, LinkRefused, SigningKey, verify_link
+from .tokens import MAX_LIFETIME_S, KeyRing, LinkRefused, verify_link
 
+log = logging.getLogger("bvgconnect.auth")
 router = APIRouter(tags=["auth"])
 
 EmployerNo = Annotated[int, Path(ge=1, le=99_999_999, description="Employer number.")]
@@ -55,18 +58,20 @@ Secret = Annotated[str, Field(min_length=1, max_length=256)]
 
 @dataclass
 class AuthParts:
-    key: SigningKey
+    keys: KeyRing
     sms: SmsGateway
     policy: domain.PasswordPolicy
 
 
-_PARTS: dict[int, AuthParts] = {}
+#: By the runtime's id, with a weak reference to tell a new runtime that got a dead one's id.
+_PARTS: dict[int, tuple[weakref.ref[Runtime], AuthParts]] = {}
 
 
 def parts_of(runtime: Runtime) -> AuthParts:
     """The signing key (settings' folder, default the data folder's development key, as
     `bvgconnect up` and `token` use) and the SMS gateway of this runtime."""
-    found = _PARTS.get(id(runtime))
+    entry = _PARTS.get(id(runtime))
+    found = entry[1] if entry is not None and entry[0]() is runtime else None
     if found is None:
         s = runtime.settings
         folder = s.auth_signing_key_dir or s.data_dir / "auth-dev-key"
@@ -76,11 +81,11 @@ def parts_of(runtime: Runtime) -> AuthParts:
             else FileSmsGateway(s.data_dir / "sms-outbox.jsonl")
         )
         found = AuthParts(
-            key=SigningKey.load_or_create(folder),
+            keys=KeyRing.load_or_create(folder, runtime.clock.now()),
             sms=sms,
             policy=domain.PasswordPolicy(max_age_days=s.auth_password_max_age_days),
         )
-        _PARTS[id(runtime)] = found
+        _PARTS[id(runtime)] = (weakref.ref(runtime), found)
     return found
 
 
@@ -204,17 +209,21 @@ async def _session(
     granted = sorted(set(user.topics) & set(topics))
     level = domain.level_of(methods)
     sid = session_id or uuid.uuid4().hex
-    token = parts_of(runtime).key.issue(
-        now=now,
-        user_id=user.user_id,
-        kind=user.token_kind,
-        employer_no=user.employer_no,
-        topics=granted,
-        level=level,
-        ahv=user.ahv if user.kind == "private" else None,
-        session_id=sid,
-        methods=list(methods),
-        credential_id=credential_id,
+    token = (
+        parts_of(runtime)
+        .keys.current(now)
+        .issue(
+            now=now,
+            user_id=user.user_id,
+            kind=user.token_kind,
+            employer_no=user.employer_no,
+            topics=granted,
+            level=level,
+            ahv=user.ahv if user.kind == "private" else None,
+            session_id=sid,
+            methods=list(methods),
+            credential_id=credential_id,
+        )
     )
     refresh = secrets.token_urlsafe(32)
     await conn.execute(
@@ -247,7 +256,7 @@ def _sha256(text: str) -> str:
 
 @router.get("/.well-known/jwks.json", summary="The public keys access tokens are signed with")
 async def jwks(runtime: RuntimeDep) -> dict[str, list[dict[str, str]]]:
-    return parts_of(runtime).key.jwks()
+    return parts_of(runtime).keys.jwks(runtime.clock.now())
 
 
 # -- logins --------------------------------------------------------------------------------
@@ -619,6 +628,114 @@ async def refresh(body: Refresh, request: Request, runtime: RuntimeDep) -> dict[
         )
 
 
+# -- own password (every user with a password) ---------------------------------------------
+
+
+class PasswordChange(BaseModel):
+    old_password: Secret
+    new_password: Annotated[str, Field(min_length=1, max_length=256)]
+
+
+@router.post("/me/password", summary="Change one's own password (old and new)")
+async def change_password(
+    body: PasswordChange,
+    request: Request,
+    runtime: RuntimeDep,
+    principal: Annotated[Principal, Depends(require("password.change", "private.password_change"))],
+) -> dict[str, Any]:
+    """ACCESS.md: the terms ask for regular change. The old password is checked as at sign-in
+    (a failure counts towards the lockout); the new one meets the same policy and is hashed
+    with the current Argon2id parameters. Every refresh token of the user is revoked: other
+    sessions end when their access token does (≤ 15 minutes)."""
+    now, source = runtime.clock.now(), _source(request)
+    refusal: ApiError | None = None
+    async with runtime.unit_of_work() as uow:
+        conn = uow.conn
+        user = await store.user_by_id(conn, uuid.UUID(principal.user_id))
+        if user is None or user.status != "active" or user.password_hash is None:
+            raise _refused()
+        refusal = await _check_throttle(conn, user.login, source, now)
+        if refusal is None and not await _verify_password(user, body.old_password):
+            await _fail(runtime, conn, user.login, source, now, user)
+            await store.audit_user(
+                conn, user, at=now, action="password.change", outcome="failed", source=source
+            )
+            refusal = ApiError(401, "auth.password_wrong", "The current password is wrong.")
+    if refusal is not None:  # after the commit: the failure counts and is audited
+        raise refusal
+    problems = domain.password_problems(
+        body.new_password, login=user.login, policy=parts_of(runtime).policy
+    )
+    if body.new_password == body.old_password:
+        problems.append("must differ from the current password")
+    if problems:
+        raise ApiError(422, "auth.weak_password", "The password needs: " + "; ".join(problems))
+    new_hash = await asyncio.to_thread(HASHER.hash, body.new_password)
+    async with runtime.unit_of_work() as uow:
+        conn = uow.conn
+        await conn.execute(
+            "UPDATE users SET password_hash = $2, password_changed_at = $3, changed_at = $3 "
+            "WHERE user_id = $1",
+            user.user_id,
+            new_hash,
+            now,
+        )
+        revoked = await conn.fetchval(
+            "WITH r AS (UPDATE refresh_tokens SET used_at = $2 WHERE user_id = $1 "
+            "AND used_at IS NULL AND expires_at > $2 RETURNING 1) SELECT count(*) FROM r",
+            user.user_id,
+            now,
+        )
+        await store.clear_failures(conn, f"user:{user.login.lower()}")
+        await store.audit_user(
+            conn,
+            user,
+            at=now,
+            action="password.change",
+            outcome="ok",
+            source=source,
+            detail={"refresh_tokens_revoked": revoked},
+        )
+    return {"password_changed_at": now.isoformat(), "refresh_tokens_revoked": revoked}
+
+
+# -- signing keys (operators) ----------------------------------------------------------------
+
+
+@router.post("/keys/rotate", summary="A new signing key becomes active (operator)")
+async def rotate_signing_key(
+    request: Request, runtime: RuntimeDep, principal: Operator
+) -> dict[str, Any]:
+    """The old key's private half is discarded; its public half stays in the JWKS until every
+    access token signed with it has expired, and verifies invitation links until they have.
+    This process's own verifier reads the new JWKS at once; other services load it when a
+    token names the new `kid` (rate-limited, `BVG_AUTH_JWKS_REFRESH_S`)."""
+    now = runtime.clock.now()
+    keys = parts_of(runtime).keys
+    retired = keys.rotate(now, keep_for=domain.INVITATION_LIFETIME)
+    own = token_verifier_of(request.app).keys
+    if isinstance(own, RefreshingKeySet):
+        try:
+            await asyncio.to_thread(own.load_now)
+        except (OSError, ValueError) as exc:  # the new key is active; the verifier retries
+            log.warning("own JWKS not reloaded after rotation: %s", type(exc).__name__)
+    async with runtime.unit_of_work() as uow:
+        await store.audit(
+            uow.conn,
+            at=now,
+            actor=principal.user_id,
+            action="key.rotate",
+            outcome="ok",
+            source=_source(request),
+            detail={"kid": keys.active.kid, "retired_kid": retired.kid},
+        )
+    return {
+        "kid": keys.active.kid,
+        "retired_kid": retired.kid,
+        "retired_published_until": retired.published_until.isoformat(),
+    }
+
+
 # -- employers (operators) ------------------------------------------------------------------
 
 
@@ -930,8 +1047,12 @@ async def invite_private_user(
             source=_source(request),
             detail={"invitation_id": str(invitation_id)},
         )
-    token = parts_of(runtime).key.issue_link(
-        now=now, invitation_id=invitation_id, employer_no=employer_no, expires_at=expires_at
+    token = (
+        parts_of(runtime)
+        .keys.current(now)
+        .issue_link(
+            now=now, invitation_id=invitation_id, employer_no=employer_no, expires_at=expires_at
+        )
     )
     return {
         "invitation_id": str(invitation_id),
@@ -974,7 +1095,7 @@ async def redeem_invitation(
     becomes a private user bound to the invitation's AHV number: level 1 with the password,
     level 2 with TOTP (ACCESS.md)."""
     now, source = runtime.clock.now(), _source(request)
-    keys = parts_of(runtime).key.public_keys()
+    keys = parts_of(runtime).keys.public_keys(now)
     try:
         link = verify_link(body.link_token, keys, now=now, issuer=runtime.settings.auth_issuer)
     except LinkRefused as exc:

@@ -13,7 +13,7 @@ import os
 import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -45,28 +45,16 @@ class SigningKey:
 
     @classmethod
     def load_or_create(cls, folder: Path) -> SigningKey:
-        """The key kept in `folder` (created, readable by the owner only, if there is none),
-        with the public JWKS written next to it as `jwks.json`."""
-        folder.mkdir(parents=True, exist_ok=True)
-        pem_path, kid_path = folder / "signing-key.pem", folder / "signing-key.kid"
-        if pem_path.exists() and kid_path.exists():
-            loaded = serialization.load_pem_private_key(pem_path.read_bytes(), password=None)
-            if not isinstance(loaded, Ed25519PrivateKey):
-                raise ValueError(f"{pem_path} is not an Ed25519 key")
-            key = cls(kid=kid_path.read_text().strip(), private_key=loaded)
-        else:
-            key = cls.generate()
-            pem = key.private_key.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
-            descriptor = os.open(pem_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(descriptor, "wb") as out:
-                out.write(pem)
-            kid_path.write_text(key.kid)
-        (folder / "jwks.json").write_text(json.dumps(key.jwks()))
-        return key
+        """The active key kept in `folder` (created, readable by the owner only, if there is
+        none), with the public JWKS written next to it as `jwks.json` (see `KeyRing`)."""
+        return KeyRing.load_or_create(folder).active
+
+    def private_pem(self) -> bytes:
+        return self.private_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
 
     def jwk(self) -> dict[str, str]:
         raw = self.private_key.public_key().public_bytes(
@@ -222,3 +210,178 @@ def verify_link(
     if now.timestamp() >= exp:
         raise LinkRefused("expired")
     return Link(invitation_id=invitation_id, employer_no=emp)
+
+
+# -- key rotation --------------------------------------------------------------------------
+
+#: A retired key stays in the JWKS this long: every access token signed with it has expired
+#: (15 minutes), with the verifiers' leeway and a margin (as `Revocations.HORIZON_S`).
+PUBLISH_RETIRED = timedelta(seconds=MAX_LIFETIME_S + 120)
+
+
+@dataclass(frozen=True)
+class RetiredKey:
+    """The public half of a key auth no longer signs with (its private half is gone)."""
+
+    jwk: dict[str, str]
+    #: Published in the JWKS until then: the access tokens signed with it have expired.
+    published_until: datetime
+    #: Still verifies auth's own link tokens until then: its invitations have expired.
+    kept_until: datetime
+
+    @property
+    def kid(self) -> str:
+        return self.jwk["kid"]
+
+    def public_key(self) -> Ed25519PublicKey:
+        raw = base64.urlsafe_b64decode(self.jwk["x"] + "=" * (-len(self.jwk["x"]) % 4))
+        return Ed25519PublicKey.from_public_bytes(raw)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "jwk": self.jwk,
+            "published_until": self.published_until.isoformat(),
+            "kept_until": self.kept_until.isoformat(),
+        }
+
+    @classmethod
+    def from_json(cls, value: Mapping[str, Any]) -> RetiredKey:
+        return cls(
+            jwk=dict(value["jwk"]),
+            published_until=datetime.fromisoformat(value["published_until"]),
+            kept_until=datetime.fromisoformat(value["kept_until"]),
+        )
+
+
+def _write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
+    """Readers see the old file or the new one, never half of it."""
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(descriptor, "wb") as out:
+        out.write(data)
+    os.replace(temporary, path)
+
+
+class KeyRing:
+    """Auth's signing keys in one folder: the active key (`signing-key.pem`, `.kid`) and the
+    public halves of retired ones (`retired-keys.json`); `jwks.json` is what is published.
+
+    `rotate` makes a new key active at once; the old one's private half is overwritten, its
+    public half stays in the JWKS until the tokens signed with it have expired. Verifiers
+    load a JWKS with an unknown `kid` again (`services.runtime.access.RefreshingKeySet`,
+    rate-limited). Another process sharing the folder sees a rotation at its next `current`
+    (the `.kid` file is written last, and changes).
+    """
+
+    PEM, KID, RETIRED, JWKS = "signing-key.pem", "signing-key.kid", "retired-keys.json", "jwks.json"
+
+    def __init__(self, folder: Path, active: SigningKey, retired: tuple[RetiredKey, ...]) -> None:
+        self.folder = folder
+        self.active = active
+        self.retired = retired
+        self._stamp = self._kid_stamp()
+        self._written: frozenset[str] = frozenset()  # the key ids in `jwks.json`
+
+    @classmethod
+    def load_or_create(cls, folder: Path, now: datetime | None = None) -> KeyRing:
+        """The keys of `folder`, a new active key if there is none; with `now`, retired keys
+        past their time are dropped. Writes `jwks.json`."""
+        folder.mkdir(parents=True, exist_ok=True)
+        pem_path, kid_path = folder / cls.PEM, folder / cls.KID
+        if pem_path.exists() and kid_path.exists():
+            ring = cls._read(folder)
+        else:
+            key = SigningKey.generate()
+            _write_atomically(pem_path, key.private_pem(), 0o600)
+            _write_atomically(kid_path, key.kid.encode())
+            ring = cls(folder, key, ())
+        if now is not None:
+            ring._prune(now)
+        ring._write_jwks(now)
+        return ring
+
+    @classmethod
+    def _read(cls, folder: Path) -> KeyRing:
+        pem_path = folder / cls.PEM
+        loaded = serialization.load_pem_private_key(pem_path.read_bytes(), password=None)
+        if not isinstance(loaded, Ed25519PrivateKey):
+            raise ValueError(f"{pem_path} is not an Ed25519 key")
+        active = SigningKey(kid=(folder / cls.KID).read_text().strip(), private_key=loaded)
+        retired_path = folder / cls.RETIRED
+        retired: tuple[RetiredKey, ...] = ()
+        if retired_path.exists():
+            retired = tuple(
+                RetiredKey.from_json(entry) for entry in json.loads(retired_path.read_text())
+            )
+        return cls(folder, active, tuple(r for r in retired if r.kid != active.kid))
+
+    def _kid_stamp(self) -> tuple[int, int]:
+        try:
+            stat = (self.folder / self.KID).stat()
+        except FileNotFoundError:
+            return (0, 0)
+        return (stat.st_mtime_ns, stat.st_ino)
+
+    def current(self, now: datetime) -> SigningKey:
+        """The key to sign with now: loaded again if another process rotated."""
+        if self._kid_stamp() != self._stamp:
+            again = self._read(self.folder)
+            self.active, self.retired, self._stamp = again.active, again.retired, again._stamp
+        if any(now >= r.kept_until for r in self.retired):
+            self._prune(now)
+            self._write_retired()
+        if self._published(now) != self._written:
+            self._write_jwks(now)
+        return self.active
+
+    def _published(self, now: datetime | None) -> frozenset[str]:
+        kids = {r.kid for r in self.retired if now is None or now < r.published_until}
+        return frozenset({self.active.kid, *kids})
+
+    def jwks(self, now: datetime) -> dict[str, list[dict[str, str]]]:
+        """What verifiers may use now: the active key and retired keys still published."""
+        active = self.current(now)
+        published = [r.jwk for r in self.retired if now < r.published_until]
+        return {"keys": [active.jwk(), *published]}
+
+    def public_keys(self, now: datetime) -> dict[str, Ed25519PublicKey]:
+        """Auth's own link tokens verify with the active key and retired keys still kept."""
+        active = self.current(now)
+        keys = {r.kid: r.public_key() for r in self.retired if now < r.kept_until}
+        return keys | {active.kid: active.private_key.public_key()}
+
+    def rotate(self, now: datetime, *, keep_for: timedelta) -> RetiredKey:
+        """A new active key; the old one published for `PUBLISH_RETIRED`, kept (to verify
+        link tokens) for `keep_for`. Files in the order readers need: the new private key,
+        the retired list, then the `.kid` that tells other processes, then the JWKS."""
+        old = self.current(now)
+        retired = RetiredKey(
+            jwk=old.jwk(),
+            published_until=now + PUBLISH_RETIRED,
+            kept_until=now + max(keep_for, PUBLISH_RETIRED),
+        )
+        new = SigningKey.generate()
+        self.active, self.retired = new, (*self.retired, retired)
+        _write_atomically(self.folder / self.PEM, new.private_pem(), 0o600)
+        self._write_retired()
+        _write_atomically(self.folder / self.KID, new.kid.encode())
+        self._stamp = self._kid_stamp()
+        self._write_jwks(now)
+        return retired
+
+    def _prune(self, now: datetime) -> None:
+        self.retired = tuple(r for r in self.retired if now < r.kept_until)
+
+    def _write_retired(self) -> None:
+        text = json.dumps([r.as_json() for r in self.retired], indent=1)
+        _write_atomically(self.folder / self.RETIRED, text.encode())
+
+    def _write_jwks(self, now: datetime | None) -> None:
+        """`jwks.json` for verifiers that read a file (development, tests)."""
+        published = [r.jwk for r in self.retired if now is None or now < r.published_until]
+        jwks = {"keys": [self.active.jwk(), *published]}
+        path = self.folder / self.JWKS
+        text = json.dumps(jwks).encode()
+        if not path.exists() or path.read_bytes() != text:
+            _write_atomically(path, text)
+        self._written = self._published(now)

@@ -820,3 +820,135 @@ async def test_a_level_two_session_steps_up_with_its_own_certificate(auth: Auth)
         "failed:revoked",
         "failed:missing",
     }
+
+
+# -- password change -----------------------------------------------------------------------
+
+
+async def test_a_password_change_checks_the_old_one_and_revokes_refresh_tokens(
+    auth: Auth,
+) -> None:
+    xaver = await auth.add_user(A, "xaver@2001")
+    session = await totp_session(auth, "xaver@2001", xaver["otpauth_uri"])
+    auth.clock.advance(timedelta(seconds=31))  # the next TOTP step
+    other = await totp_session(auth, "xaver@2001", xaver["otpauth_uri"])
+    bearer = {"Authorization": f"Bearer {session['access_token']}"}
+    new = "a new and longer passphrase 8"
+
+    async def change(old: str, new: str, headers: dict[str, str] = bearer) -> httpx.Response:
+        return await auth.client.post(
+            "/me/password", json={"old_password": old, "new_password": new}, headers=headers
+        )
+
+    wrong = await change("not the old one at all", new)
+    assert wrong.status_code == 401 and wrong.json()["code"] == "auth.password_wrong"
+    for weak in ("short", "password1234", "xaver@2001 is me", PASSWORD):
+        refused = await change(PASSWORD, weak)
+        assert refused.status_code == 422 and refused.json()["code"] == "auth.weak_password"
+    assert (await change(PASSWORD, new, {})).status_code == 401
+
+    pool = auth.runtime.pool
+    assert pool is not None
+    before = await pool.fetchval(
+        "SELECT password_hash FROM users WHERE user_id = $1", uuid.UUID(xaver["user_id"])
+    )
+    auth.clock.advance(timedelta(seconds=5))
+    ok = await change(PASSWORD, new)
+    assert ok.status_code == 200, ok.text
+    assert ok.json()["refresh_tokens_revoked"] == 2
+    row = await pool.fetchrow(
+        "SELECT password_hash, password_changed_at FROM users WHERE user_id = $1",
+        uuid.UUID(xaver["user_id"]),
+    )
+    assert row is not None
+    assert row["password_hash"] != before and row["password_hash"].startswith("$argon2id$")
+    assert row["password_changed_at"] == auth.clock.now()
+    for old_session in (session, other):
+        gone = await auth.client.post(
+            "/token/refresh", json={"refresh_token": old_session["refresh_token"]}
+        )
+        assert gone.status_code == 401 and gone.json()["code"] == "auth.refresh_invalid"
+    assert (await auth.password("xaver@2001")).status_code == 401
+    assert (await auth.password("xaver@2001", new)).status_code == 200
+
+    # a private user changes theirs at level 1
+    link = (await invite(auth, A, ahv_of(31))).json()["link_token"]
+    await redeem(auth, link, ahv_of(31), "yara@private")
+    private = (await auth.password("yara@private")).json()["access_token"]
+    mine = await change(PASSWORD, new, {"Authorization": f"Bearer {private}"})
+    assert mine.status_code == 200, mine.text
+
+    audit = await auth.client.get(
+        "/audit", params={"action": "password.change"}, headers=auth.operator()
+    )
+    assert [line["outcome"] for line in audit.json()] == ["ok", "ok", "failed"]
+    lines = json.dumps([dict(r) for r in await pool.fetch("SELECT detail::text FROM audit_log")])
+    assert PASSWORD not in lines and new not in lines
+
+
+async def test_wrong_old_passwords_lock_the_password_change_too(auth: Auth) -> None:
+    zora = await auth.add_user(A, "zora@2001")
+    session = await totp_session(auth, "zora@2001", zora["otpauth_uri"])
+    bearer = {"Authorization": f"Bearer {session['access_token']}"}
+    codes = []
+    for _ in range(11):
+        auth.clock.advance(timedelta(seconds=31))
+        r = await auth.client.post(
+            "/me/password",
+            json={"old_password": "guess guess guess", "new_password": "whatever it is 99"},
+            headers=bearer,
+        )
+        codes.append(r.json()["code"])
+    assert codes[0] == "auth.password_wrong" and codes[-1] == "auth.locked"
+
+
+# -- key rotation --------------------------------------------------------------------------
+
+
+async def test_a_rotated_key_signs_new_tokens_and_the_old_one_stays_until_they_expire(
+    auth: Auth, start_runtime: StartRuntime, prefix: str, tmp_path: Path
+) -> None:
+    """Billing verifies with the JWKS file and loads it again for an unknown `kid` (at most
+    once per `auth_jwks_refresh_s`); auth's own verifier reads it at the rotation."""
+    settings = fast_settings(
+        prefix, data_dir=tmp_path, auth_jwks_file=tmp_path / "auth-dev-key" / "jwks.json"
+    )
+    billing = await start_runtime(spec_of("billing"), settings=settings, clock=auth.clock)
+    billing_verifier = token_verifier_of(create_app(billing))
+    user = await auth.add_user(A, "adam@2001", topics=["contributions", "users"], admin=True)
+    old_session = await totp_session(auth, "adam@2001", user["otpauth_uri"])
+    link = (await invite(auth, A, ahv_of(41))).json()["link_token"]
+    old_kid = auth.key.kid
+
+    refused = await auth.client.post("/keys/rotate", headers=auth.admin(A))
+    assert refused.status_code == 403
+    r = await auth.client.post("/keys/rotate", headers=auth.operator())
+    assert r.status_code == 200, r.text
+    new_kid = r.json()["kid"]
+    assert r.json()["retired_kid"] == old_kid != new_kid
+    jwks = (await auth.client.get("/.well-known/jwks.json")).json()
+    assert [k["kid"] for k in jwks["keys"]] == [new_kid, old_kid]
+    assert all("d" not in k for k in jwks["keys"])
+    assert "PRIVATE" not in (tmp_path / "auth-dev-key" / "retired-keys.json").read_text()
+
+    auth.clock.advance(timedelta(seconds=31))  # past the TOTP step and the refresh interval
+    new_session = await totp_session(auth, "adam@2001", user["otpauth_uri"])
+    assert new_session["access_token"].split(".")[0] != old_session["access_token"].split(".")[0]
+    for session in (old_session, new_session):  # both verify, at auth and at billing
+        principal = await billing_verifier.verify_async(session["access_token"])
+        assert principal.user_id == user["user_id"]
+        assert (await auth.verifier().verify_async(session["access_token"])).level == 2
+    # a link signed with the old key still redeems
+    redeemed = await redeem(auth, link, ahv_of(41), "bea@private")
+    assert redeemed.status_code == 201, redeemed.text
+
+    # once every token of the old key has expired, the JWKS no longer has it
+    auth.clock.advance(timedelta(minutes=17))
+    jwks = (await auth.client.get("/.well-known/jwks.json")).json()
+    assert [k["kid"] for k in jwks["keys"]] == [new_kid]
+    published = json.loads((tmp_path / "auth-dev-key" / "jwks.json").read_text())
+    assert [k["kid"] for k in published["keys"]] == [new_kid]
+    audit = await auth.client.get(
+        "/audit", params={"action": "key.rotate"}, headers=auth.operator()
+    )
+    assert [line["outcome"] for line in audit.json()] == ["ok"]

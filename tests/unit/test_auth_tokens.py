@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
-from services.auth.tokens import Link, LinkRefused, SigningKey, verify_link
+from services.auth.tokens import (
+    PUBLISH_RETIRED,
+    KeyRing,
+    Link,
+    LinkRefused,
+    SigningKey,
+    verify_link,
+)
 from services.runtime.access import POLICY, KeySet, TokenVerifier, authorize
 from services.runtime.clock import FixedClock
 
@@ -73,3 +81,32 @@ def test_a_link_token_names_its_invitation_and_is_refused_when_broken() -> None:
     )
     with pytest.raises(LinkRefused, match="malformed"):  # an access token is no link
         verify_link(access, key.public_keys(), now=NOW)
+
+
+def test_a_rotation_is_seen_by_another_process_and_old_keys_go_in_their_time(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "auth"
+    ring, other = KeyRing.load_or_create(folder, NOW), KeyRing.load_or_create(folder, NOW)
+    first = ring.current(NOW)
+    assert other.current(NOW).kid == first.kid
+    retired = ring.rotate(NOW, keep_for=timedelta(days=14))
+    second = ring.current(NOW)
+    assert retired.kid == first.kid != second.kid
+    assert other.current(NOW).kid == second.kid  # the `.kid` file changed: read again
+    assert SigningKey.load_or_create(folder).kid == second.kid
+    assert [k["kid"] for k in ring.jwks(NOW)["keys"]] == [second.kid, first.kid]
+    link = first.issue_link(
+        now=NOW, invitation_id=uuid.uuid4(), employer_no=1, expires_at=NOW + timedelta(days=14)
+    )
+    assert "PRIVATE KEY" not in (folder / KeyRing.RETIRED).read_text()
+
+    later = NOW + PUBLISH_RETIRED
+    assert [k["kid"] for k in ring.jwks(later)["keys"]] == [second.kid]
+    assert [k["kid"] for k in json.loads((folder / "jwks.json").read_text())["keys"]] == [
+        second.kid
+    ]
+    verify_link(link, ring.public_keys(later), now=later)  # still kept for its invitation
+    gone = NOW + timedelta(days=14)
+    assert set(ring.public_keys(gone)) == {second.kid}
+    assert KeyRing.load_or_create(folder, gone).retired == ()
