@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from fastapi import APIRouter, Depends, Path, Query, Request
+from fastapi import APIRouter, Depends, Header, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from contracts.events.auth import EmployerChangedPayload
@@ -484,14 +484,28 @@ async def login_totp(body: CodeLogin, request: Request, runtime: RuntimeDep) -> 
     raise ApiError(401, "auth.otp_invalid", "The one-time password is wrong or was used already.")
 
 
+ClientCert = Annotated[
+    str | None,
+    Header(
+        alias="X-Client-Cert",
+        description="The client certificate, URL-encoded PEM, as the TLS terminator forwards it.",
+    ),
+]
+
+
 async def _client_certificate(
-    request: Request, runtime: Runtime, now: datetime, *, action: str, actor: str = "certificate"
+    request: Request,
+    runtime: Runtime,
+    now: datetime,
+    header: str | None,
+    *,
+    action: str,
+    actor: str = "certificate",
 ) -> str:
     """The fingerprint of the valid client certificate in `X-Client-Cert`; a refusal is
     audited (committed) and raised as 401 `auth.certificate_refused`."""
-    header = request.headers.get("x-client-cert", "")
     try:
-        return certs.verify_client_certificate(header, runtime.settings, now)
+        return certs.verify_client_certificate(header or "", runtime.settings, now)
     except certs.CertificateRefused as exc:
         async with runtime.unit_of_work() as uow:
             await store.audit(
@@ -506,12 +520,16 @@ async def _client_certificate(
 
 
 @router.post("/login/certificate", summary="Level 3: the client certificate (TLS terminator)")
-async def login_certificate(request: Request, runtime: RuntimeDep) -> dict[str, Any]:
+async def login_certificate(
+    request: Request, runtime: RuntimeDep, x_client_cert: ClientCert = None
+) -> dict[str, Any]:
     """The TLS terminator verified the TLS handshake (proof of the private key) and passes the
     client certificate URL-encoded in `X-Client-Cert`; it must strip that header from
     clients. Here: chain, validity, CRL, and the binding to one user by SHA-256 fingerprint."""
     now, source = runtime.clock.now(), _source(request)
-    fingerprint = await _client_certificate(request, runtime, now, action="login.certificate")
+    fingerprint = await _client_certificate(
+        request, runtime, now, x_client_cert, action="login.certificate"
+    )
     async with runtime.unit_of_work() as uow:
         conn = uow.conn
         user = await store.user_by_fingerprint(conn, fingerprint)
@@ -545,6 +563,7 @@ async def step_up(
     request: Request,
     runtime: RuntimeDep,
     principal: Annotated[Principal, Depends(require("session.step_up"))],
+    x_client_cert: ClientCert = None,
 ) -> dict[str, Any]:
     """ACCESS.md: a function that needs a higher level asks for a step-up. The certificate
     (in `X-Client-Cert`, as for `/login/certificate`) must be bound to the same user; the new
@@ -552,7 +571,7 @@ async def step_up(
     now, source = runtime.clock.now(), _source(request)
     user_id = uuid.UUID(principal.user_id)
     fingerprint = await _client_certificate(
-        request, runtime, now, action="step-up", actor=principal.user_id
+        request, runtime, now, x_client_cert, action="step-up", actor=principal.user_id
     )
     async with runtime.unit_of_work() as uow:
         conn = uow.conn
