@@ -1066,12 +1066,9 @@ async def invite_private_user(
             source=_source(request),
             detail={"invitation_id": str(invitation_id)},
         )
-    token = (
-        parts_of(runtime)
-        .keys.current(now)
-        .issue_link(
-            now=now, invitation_id=invitation_id, employer_no=employer_no, expires_at=expires_at
-        )
+    key = parts_of(runtime).keys.current(now)
+    token = key.issue_link(
+        now=now, invitation_id=invitation_id, employer_no=employer_no, expires_at=expires_at
     )
     return {
         "invitation_id": str(invitation_id),
@@ -1080,25 +1077,16 @@ async def invite_private_user(
     }
 
 
-async def _audit_redemption(
-    runtime: Runtime,
-    source: str,
-    now: datetime,
-    outcome: str,
-    *,
-    employer_no: int | None = None,
-    invitation_id: uuid.UUID | None = None,
-) -> None:
+async def _audit_refused_link(runtime: Runtime, source: str, now: datetime, reason: str) -> None:
+    """A link token refused before any invitation is known (committed at once)."""
     async with runtime.unit_of_work() as uow:
         await store.audit(
             uow.conn,
             at=now,
             actor="invitation",
             action="invitation.redeem",
-            outcome=outcome,
-            employer_no=employer_no,
+            outcome=f"failed:{reason}",
             source=source,
-            detail={"invitation_id": str(invitation_id)} if invitation_id else None,
         )
 
 
@@ -1118,7 +1106,7 @@ async def redeem_invitation(
     try:
         link = verify_link(body.link_token, keys, now=now, issuer=runtime.settings.auth_issuer)
     except LinkRefused as exc:
-        await _audit_redemption(runtime, source, now, f"failed:{exc.reason}")
+        await _audit_refused_link(runtime, source, now, exc.reason)
         raise _link_refused(exc.reason) from None
     ahv = _ahv_or_refuse(body.ahv)
     problems = domain.password_problems(
