@@ -721,14 +721,14 @@ async def change_password(
 # -- signing keys (operators) ----------------------------------------------------------------
 
 
-@router.post("/keys/rotate", summary="A new signing key becomes active (operator)")
+@router.post("/keys/rotate", summary="The next signing key becomes active (operator)")
 async def rotate_signing_key(
     request: Request, runtime: RuntimeDep, principal: Operator
 ) -> dict[str, Any]:
-    """The old key's private half is discarded; its public half stays in the JWKS until every
-    access token signed with it has expired, and verifies invitation links until they have.
-    This process's own verifier reads the new JWKS at once; other services load it when a
-    token names the new `kid` (rate-limited, `BVG_AUTH_JWKS_REFRESH_S`)."""
+    """The next key, published since the previous rotation, signs from now on; a new next
+    key is published. The old key's private half is discarded; its public half stays in the
+    JWKS until every access token signed with it has expired, and verifies invitation links
+    until they have. This process's own verifier reads the new JWKS at once."""
     now = runtime.clock.now()
     keys = parts_of(runtime).keys
     retired = keys.rotate(now, keep_for=domain.INVITATION_LIFETIME)

@@ -263,86 +263,113 @@ def _write_atomically(path: Path, data: bytes, mode: int = 0o644) -> None:
 
 
 class KeyRing:
-    """Auth's signing keys in one folder: the active key (`signing-key.pem`, `.kid`) and the
-    public halves of retired ones (`retired-keys.json`); `jwks.json` is what is published.
+    """Auth's signing keys, in one file `keys.json` (mode 0600) of the key folder, replaced
+    atomically: the **active** key (signs), the **next** key (published ahead of its use) and
+    the public halves of **retired** keys with their times; `jwks.json` is what is published.
 
-    `rotate` makes a new key active at once; the old one's private half is overwritten, its
-    public half stays in the JWKS until the tokens signed with it have expired. Verifiers
-    load a JWKS with an unknown `kid` again (`services.runtime.access.RefreshingKeySet`,
-    rate-limited). Another process sharing the folder sees a rotation at its next `current`
-    (the `.kid` file is written last, and changes).
+    `rotate` makes the next key active and makes a new next key; the old active key's private
+    half is gone, its public half stays in the JWKS until every access token signed with it
+    has expired. Since the next key was published since the previous rotation, verifiers that
+    loaded the JWKS after it (every one, unless two rotations are close together) know the new
+    active key already; one that does not loads the JWKS again for the unknown `kid`
+    (`services.runtime.access.RefreshingKeySet`, rate-limited). Another process sharing the
+    folder reads the file again when it has changed.
     """
 
-    PEM, KID, RETIRED, JWKS = "signing-key.pem", "signing-key.kid", "retired-keys.json", "jwks.json"
+    FILE, JWKS = "keys.json", "jwks.json"
+    #: The one-key layout before rotation existed; read once and carried over.
+    LEGACY_PEM, LEGACY_KID = "signing-key.pem", "signing-key.kid"
 
-    def __init__(self, folder: Path, active: SigningKey, retired: tuple[RetiredKey, ...]) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        active: SigningKey,
+        next_key: SigningKey,
+        retired: tuple[RetiredKey, ...],
+    ) -> None:
         self.folder = folder
         self.active = active
+        self.next = next_key
         self.retired = retired
-        self._stamp = self._kid_stamp()
+        self._stamp = self._file_stamp()
         self._written: frozenset[str] = frozenset()  # the key ids in `jwks.json`
 
     @classmethod
+    def exists(cls, folder: Path) -> bool:
+        return (folder / cls.FILE).exists() or (folder / cls.LEGACY_PEM).exists()
+
+    @classmethod
     def load_or_create(cls, folder: Path, now: datetime | None = None) -> KeyRing:
-        """The keys of `folder`, a new active key if there is none; with `now`, retired keys
-        past their time are dropped. Writes `jwks.json`."""
+        """The keys of `folder`, new ones if there are none; with `now`, retired keys past
+        their time are dropped. Writes `jwks.json`."""
         folder.mkdir(parents=True, exist_ok=True)
-        pem_path, kid_path = folder / cls.PEM, folder / cls.KID
-        if pem_path.exists() and kid_path.exists():
+        if (folder / cls.FILE).exists():
             ring = cls._read(folder)
         else:
-            key = SigningKey.generate()
-            _write_atomically(pem_path, key.private_pem(), 0o600)
-            _write_atomically(kid_path, key.kid.encode())
-            ring = cls(folder, key, ())
+            legacy = cls._legacy(folder)
+            ring = cls(folder, legacy or SigningKey.generate(), SigningKey.generate(), ())
+            ring._save()
         if now is not None:
             ring._prune(now)
         ring._write_jwks(now)
         return ring
 
     @classmethod
-    def _read(cls, folder: Path) -> KeyRing:
-        pem_path = folder / cls.PEM
-        loaded = serialization.load_pem_private_key(pem_path.read_bytes(), password=None)
-        if not isinstance(loaded, Ed25519PrivateKey):
-            raise ValueError(f"{pem_path} is not an Ed25519 key")
-        active = SigningKey(kid=(folder / cls.KID).read_text().strip(), private_key=loaded)
-        retired_path = folder / cls.RETIRED
-        retired: tuple[RetiredKey, ...] = ()
-        if retired_path.exists():
-            retired = tuple(
-                RetiredKey.from_json(entry) for entry in json.loads(retired_path.read_text())
-            )
-        return cls(folder, active, tuple(r for r in retired if r.kid != active.kid))
+    def _legacy(cls, folder: Path) -> SigningKey | None:
+        pem, kid = folder / cls.LEGACY_PEM, folder / cls.LEGACY_KID
+        if not (pem.exists() and kid.exists()):
+            return None
+        return _signing_key(kid.read_text().strip(), pem.read_bytes())
 
-    def _kid_stamp(self) -> tuple[int, int]:
+    @classmethod
+    def _read(cls, folder: Path) -> KeyRing:
+        state = json.loads((folder / cls.FILE).read_text())
+        active = _signing_key(state["active"]["kid"], state["active"]["pem"].encode())
+        next_key = _signing_key(state["next"]["kid"], state["next"]["pem"].encode())
+        retired = tuple(RetiredKey.from_json(entry) for entry in state["retired"])
+        return cls(folder, active, next_key, retired)
+
+    def _save(self) -> None:
+        state = {
+            "active": {"kid": self.active.kid, "pem": self.active.private_pem().decode()},
+            "next": {"kid": self.next.kid, "pem": self.next.private_pem().decode()},
+            "retired": [r.as_json() for r in self.retired],
+        }
+        _write_atomically(self.folder / self.FILE, json.dumps(state, indent=1).encode(), 0o600)
+        self._stamp = self._file_stamp()
+
+    def _file_stamp(self) -> tuple[int, int]:
         try:
-            stat = (self.folder / self.KID).stat()
+            stat = (self.folder / self.FILE).stat()
         except FileNotFoundError:
             return (0, 0)
         return (stat.st_mtime_ns, stat.st_ino)
 
     def current(self, now: datetime) -> SigningKey:
-        """The key to sign with now: loaded again if another process rotated."""
-        if self._kid_stamp() != self._stamp:
+        """The key to sign with now: read again if another process rotated."""
+        if self._file_stamp() != self._stamp:
             again = self._read(self.folder)
-            self.active, self.retired, self._stamp = again.active, again.retired, again._stamp
+            self.active, self.next, self.retired = again.active, again.next, again.retired
+            self._stamp = again._stamp
         if any(now >= r.kept_until for r in self.retired):
             self._prune(now)
-            self._write_retired()
+            self._save()
         if self._published(now) != self._written:
             self._write_jwks(now)
         return self.active
 
     def _published(self, now: datetime | None) -> frozenset[str]:
-        kids = {r.kid for r in self.retired if now is None or now < r.published_until}
-        return frozenset({self.active.kid, *kids})
+        return frozenset(k["kid"] for k in self._jwks(now)["keys"])
+
+    def _jwks(self, now: datetime | None) -> dict[str, list[dict[str, str]]]:
+        retired = [r.jwk for r in self.retired if now is None or now < r.published_until]
+        return {"keys": [self.active.jwk(), self.next.jwk(), *retired]}
 
     def jwks(self, now: datetime) -> dict[str, list[dict[str, str]]]:
-        """What verifiers may use now: the active key and retired keys still published."""
-        active = self.current(now)
-        published = [r.jwk for r in self.retired if now < r.published_until]
-        return {"keys": [active.jwk(), *published]}
+        """What verifiers may use now: the active key, the next one, and retired keys whose
+        tokens may still be valid."""
+        self.current(now)
+        return self._jwks(now)
 
     def public_keys(self, now: datetime) -> dict[str, Ed25519PublicKey]:
         """Auth's own link tokens verify with the active key and retired keys still kept."""
@@ -351,37 +378,34 @@ class KeyRing:
         return keys | {active.kid: active.private_key.public_key()}
 
     def rotate(self, now: datetime, *, keep_for: timedelta) -> RetiredKey:
-        """A new active key; the old one published for `PUBLISH_RETIRED`, kept (to verify
-        link tokens) for `keep_for`. Files in the order readers need: the new private key,
-        the retired list, then the `.kid` that tells other processes, then the JWKS."""
+        """The next key becomes active, a new next key is made; the old active key is
+        published for `PUBLISH_RETIRED` and kept (to verify link tokens) for `keep_for`."""
         old = self.current(now)
         retired = RetiredKey(
             jwk=old.jwk(),
             published_until=now + PUBLISH_RETIRED,
             kept_until=now + max(keep_for, PUBLISH_RETIRED),
         )
-        new = SigningKey.generate()
-        self.active, self.retired = new, (*self.retired, retired)
-        _write_atomically(self.folder / self.PEM, new.private_pem(), 0o600)
-        self._write_retired()
-        _write_atomically(self.folder / self.KID, new.kid.encode())
-        self._stamp = self._kid_stamp()
+        self.active, self.next = self.next, SigningKey.generate()
+        self.retired = (*self.retired, retired)
+        self._save()
         self._write_jwks(now)
         return retired
 
     def _prune(self, now: datetime) -> None:
         self.retired = tuple(r for r in self.retired if now < r.kept_until)
 
-    def _write_retired(self) -> None:
-        text = json.dumps([r.as_json() for r in self.retired], indent=1)
-        _write_atomically(self.folder / self.RETIRED, text.encode())
-
     def _write_jwks(self, now: datetime | None) -> None:
         """`jwks.json` for verifiers that read a file (development, tests)."""
-        published = [r.jwk for r in self.retired if now is None or now < r.published_until]
-        jwks = {"keys": [self.active.jwk(), *published]}
         path = self.folder / self.JWKS
-        text = json.dumps(jwks).encode()
+        text = json.dumps(self._jwks(now)).encode()
         if not path.exists() or path.read_bytes() != text:
             _write_atomically(path, text)
         self._written = self._published(now)
+
+
+def _signing_key(kid: str, pem: bytes) -> SigningKey:
+    loaded = serialization.load_pem_private_key(pem, password=None)
+    if not isinstance(loaded, Ed25519PrivateKey):
+        raise ValueError(f"key {kid} is not an Ed25519 key")
+    return SigningKey(kid=kid, private_key=loaded)

@@ -35,6 +35,7 @@ from services.runtime.access import (
     PROCESS_REVOCATIONS,
     AccessDenied,
     Principal,
+    RefreshingKeySet,
     TokenVerifier,
     install_token_verifier,
     require,
@@ -913,8 +914,8 @@ async def test_wrong_old_passwords_lock_the_password_change_too(auth: Auth) -> N
 async def test_a_rotated_key_signs_new_tokens_and_the_old_one_stays_until_they_expire(
     auth: Auth, start_runtime: StartRuntime, prefix: str, tmp_path: Path
 ) -> None:
-    """Billing verifies with the JWKS file and loads it again for an unknown `kid` (at most
-    once per `auth_jwks_refresh_s`); auth's own verifier reads it at the rotation."""
+    """The new key was published ahead of its use: billing, which verifies with the JWKS file
+    it loaded at its start, accepts its tokens at once, without loading the keys again."""
     settings = fast_settings(
         prefix, data_dir=tmp_path, auth_jwks_file=tmp_path / "auth-dev-key" / "jwks.json"
     )
@@ -924,17 +925,34 @@ async def test_a_rotated_key_signs_new_tokens_and_the_old_one_stays_until_they_e
     old_session = await totp_session(auth, "adam@2001", user["otpauth_uri"])
     link = (await invite(auth, A, ahv_of(41))).json()["link_token"]
     old_kid = auth.key.kid
+    ahead = [k["kid"] for k in (await auth.client.get("/.well-known/jwks.json")).json()["keys"]]
+    assert ahead[0] == old_kid and len(ahead) == 2
+    billing_keys = billing_verifier.keys
+    assert isinstance(billing_keys, RefreshingKeySet)
+    loads = billing_keys.loads
 
     refused = await auth.client.post("/keys/rotate", headers=auth.admin(A))
     assert refused.status_code == 403
     r = await auth.client.post("/keys/rotate", headers=auth.operator())
     assert r.status_code == 200, r.text
     new_kid = r.json()["kid"]
-    assert r.json()["retired_kid"] == old_kid != new_kid
+    assert r.json()["retired_kid"] == old_kid != new_kid == ahead[1]
     jwks = (await auth.client.get("/.well-known/jwks.json")).json()
-    assert [k["kid"] for k in jwks["keys"]] == [new_kid, old_kid]
+    next_kid = jwks["keys"][1]["kid"]
+    assert [k["kid"] for k in jwks["keys"]] == [new_kid, next_kid, old_kid]
     assert all("d" not in k for k in jwks["keys"])
-    assert "PRIVATE" not in (tmp_path / "auth-dev-key" / "retired-keys.json").read_text()
+    new_key = SigningKey.load_or_create(tmp_path / "auth-dev-key")
+    assert new_key.kid == new_kid
+    at_once = new_key.issue(
+        now=auth.clock.now(),
+        user_id=uuid.UUID(user["user_id"]),
+        kind="admin",
+        employer_no=A,
+        topics=["users"],
+        level=2,
+    )
+    assert billing_verifier.verify(at_once).user_id == user["user_id"]  # no load needed
+    assert billing_keys.loads == loads
 
     auth.clock.advance(timedelta(seconds=31))  # past the TOTP step and the refresh interval
     new_session = await totp_session(auth, "adam@2001", user["otpauth_uri"])
@@ -950,9 +968,9 @@ async def test_a_rotated_key_signs_new_tokens_and_the_old_one_stays_until_they_e
     # once every token of the old key has expired, the JWKS no longer has it
     auth.clock.advance(timedelta(minutes=17))
     jwks = (await auth.client.get("/.well-known/jwks.json")).json()
-    assert [k["kid"] for k in jwks["keys"]] == [new_kid]
+    assert [k["kid"] for k in jwks["keys"]] == [new_kid, next_kid]
     published = json.loads((tmp_path / "auth-dev-key" / "jwks.json").read_text())
-    assert [k["kid"] for k in published["keys"]] == [new_kid]
+    assert [k["kid"] for k in published["keys"]] == [new_kid, next_kid]
     audit = await auth.client.get(
         "/audit", params={"action": "key.rotate"}, headers=auth.operator()
     )

@@ -26,9 +26,7 @@ NOW = datetime(2025, 4, 10, 8, 0, tzinfo=UTC)
 def test_an_issued_token_verifies_and_carries_employer_topics_and_level(tmp_path: Path) -> None:
     key = SigningKey.load_or_create(tmp_path / "auth")
     again = SigningKey.load_or_create(tmp_path / "auth")
-    assert (
-        again.kid == key.kid and (tmp_path / "auth" / "signing-key.pem").stat().st_mode & 0o077 == 0
-    )
+    assert again.kid == key.kid and (tmp_path / "auth" / KeyRing.FILE).stat().st_mode & 0o077 == 0
     verifier = TokenVerifier(
         KeySet.from_json((tmp_path / "auth" / "jwks.json").read_text()),
         issuer="bvgconnect-auth",
@@ -88,25 +86,40 @@ def test_a_rotation_is_seen_by_another_process_and_old_keys_go_in_their_time(
 ) -> None:
     folder = tmp_path / "auth"
     ring, other = KeyRing.load_or_create(folder, NOW), KeyRing.load_or_create(folder, NOW)
-    first = ring.current(NOW)
+    first, ahead = ring.current(NOW), ring.next
     assert other.current(NOW).kid == first.kid
+    assert [k["kid"] for k in ring.jwks(NOW)["keys"]] == [first.kid, ahead.kid]
     retired = ring.rotate(NOW, keep_for=timedelta(days=14))
     second = ring.current(NOW)
-    assert retired.kid == first.kid != second.kid
-    assert other.current(NOW).kid == second.kid  # the `.kid` file changed: read again
+    assert retired.kid == first.kid and second.kid == ahead.kid  # published ahead of its use
+    assert other.current(NOW).kid == second.kid  # the file changed: read again
     assert SigningKey.load_or_create(folder).kid == second.kid
-    assert [k["kid"] for k in ring.jwks(NOW)["keys"]] == [second.kid, first.kid]
+    kids = [k["kid"] for k in ring.jwks(NOW)["keys"]]
+    assert kids == [second.kid, ring.next.kid, first.kid]
+    published = (folder / "jwks.json").read_text()
+    assert '"d"' not in published and "PRIVATE" not in published
+    assert [k["kid"] for k in json.loads(published)["keys"]] == kids
     link = first.issue_link(
         now=NOW, invitation_id=uuid.uuid4(), employer_no=1, expires_at=NOW + timedelta(days=14)
     )
-    assert "PRIVATE KEY" not in (folder / KeyRing.RETIRED).read_text()
 
     later = NOW + PUBLISH_RETIRED
-    assert [k["kid"] for k in ring.jwks(later)["keys"]] == [second.kid]
-    assert [k["kid"] for k in json.loads((folder / "jwks.json").read_text())["keys"]] == [
-        second.kid
-    ]
+    assert [k["kid"] for k in ring.jwks(later)["keys"]] == [second.kid, ring.next.kid]
+    published = (folder / "jwks.json").read_text()
+    assert [k["kid"] for k in json.loads(published)["keys"]] == [second.kid, ring.next.kid]
     verify_link(link, ring.public_keys(later), now=later)  # still kept for its invitation
     gone = NOW + timedelta(days=14)
     assert set(ring.public_keys(gone)) == {second.kid}
     assert KeyRing.load_or_create(folder, gone).retired == ()
+
+
+def test_a_key_folder_of_the_one_key_layout_is_carried_over(tmp_path: Path) -> None:
+    """Before rotation, the folder held `signing-key.pem` and `.kid`: tokens signed with that
+    key stay valid, and it stays the active key."""
+    legacy = SigningKey.generate()
+    (tmp_path / KeyRing.LEGACY_PEM).write_bytes(legacy.private_pem())
+    (tmp_path / KeyRing.LEGACY_KID).write_text(legacy.kid)
+    assert KeyRing.exists(tmp_path)
+    ring = KeyRing.load_or_create(tmp_path, NOW)
+    assert ring.current(NOW).kid == legacy.kid
+    assert ring.current(NOW).jwk() == legacy.jwk()
