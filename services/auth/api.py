@@ -31,7 +31,7 @@ from services.runtime.service import Runtime, get_runtime
 
 from . import certs, domain, store
 from .sms import FileSmsGateway, HttpSmsGateway, SmsGateway
-from .tokens import MAX_LIFETIME_S, KeyRing, LinkRefused, verify_link
+from .tokens import MAX_LIFETIME_S, KeyRing, Link, LinkRefused, verify_link
 
 log = logging.getLogger("bvgconnect.auth")
 router = APIRouter(tags=["auth"])
@@ -1114,40 +1114,18 @@ async def redeem_invitation(
     )
     if problems:
         raise ApiError(422, "auth.weak_password", "The password needs: " + "; ".join(problems))
+    async with runtime.unit_of_work() as uow:  # before the Argon2 work: a spent link is cheap
+        why = await _invitation_refusal(uow.conn, link, ahv, now, source)
+    if why is not None:  # after the commit: a wrong AHV number counts
+        raise _link_refused(why)
     password_hash = await asyncio.to_thread(HASHER.hash, body.password)
     secret = domain.new_totp_secret() if body.second_factor == "totp" else None
     refusal: ApiError | None = None
     user: store.User | None = None
     async with runtime.unit_of_work() as uow:
         conn = uow.conn
-        row = await conn.fetchrow(
-            "SELECT employer_no, ahv, expires_at, used_at, tries FROM invitations "
-            "WHERE invitation_id = $1 FOR UPDATE",
-            link.invitation_id,
-        )
-        if row is None or row["employer_no"] != link.employer_no:
-            why: str | None = "unknown"
-        else:
-            why = domain.invitation_usable(row["expires_at"], row["used_at"], row["tries"], now)
-        if why is None and row is not None and not domain.codes_equal(ahv, row["ahv"]):
-            await conn.execute(
-                "UPDATE invitations SET tries = tries + 1 WHERE invitation_id = $1",
-                link.invitation_id,
-            )
-            why = "mismatch"
-        if why is None and await store.enabled_topics(conn, link.employer_no) is None:
-            why = "unknown"  # the employer's affiliation ended meanwhile
+        why = await _invitation_refusal(conn, link, ahv, now, source)  # redeemed meanwhile?
         if why is not None:
-            await store.audit(
-                conn,
-                at=now,
-                actor="invitation",
-                action="invitation.redeem",
-                outcome=f"failed:{why}",
-                employer_no=link.employer_no if row is not None else None,
-                source=source,
-                detail={"invitation_id": str(link.invitation_id)},
-            )
             refusal = _link_refused(why)
         else:
             user = await _add_private_user(
@@ -1174,13 +1152,49 @@ async def redeem_invitation(
                 source=source,
                 detail={"invitation_id": str(link.invitation_id), "totp": secret is not None},
             )
-    if refusal is not None:  # after the commit: a wrong AHV number counts
+    if refusal is not None:
         raise refusal
     assert user is not None
     answer = _user_json(user)
     if secret is not None:
         answer["otpauth_uri"] = domain.totp_uri(secret, body.login)
     return answer
+
+
+async def _invitation_refusal(
+    conn: Any, link: Link, ahv: str, now: datetime, source: str
+) -> str | None:
+    """Why the invitation cannot be redeemed with this AHV number now (audited), or None.
+    Locks the invitation's row; a wrong number counts a try."""
+    row = await conn.fetchrow(
+        "SELECT employer_no, ahv, expires_at, used_at, tries FROM invitations "
+        "WHERE invitation_id = $1 FOR UPDATE",
+        link.invitation_id,
+    )
+    if row is None or row["employer_no"] != link.employer_no:
+        why: str | None = "unknown"
+    else:
+        why = domain.invitation_usable(row["expires_at"], row["used_at"], row["tries"], now)
+    if why is None and row is not None and not domain.codes_equal(ahv, row["ahv"]):
+        await conn.execute(
+            "UPDATE invitations SET tries = tries + 1 WHERE invitation_id = $1",
+            link.invitation_id,
+        )
+        why = "mismatch"
+    if why is None and await store.enabled_topics(conn, link.employer_no) is None:
+        why = "unknown"  # the employer's affiliation ended meanwhile
+    if why is not None:
+        await store.audit(
+            conn,
+            at=now,
+            actor="invitation",
+            action="invitation.redeem",
+            outcome=f"failed:{why}",
+            employer_no=link.employer_no if row is not None else None,
+            source=source,
+            detail={"invitation_id": str(link.invitation_id)},
+        )
+    return why
 
 
 async def _add_private_user(
