@@ -504,7 +504,20 @@ def _junk(rng: random.Random, depth: int = 0) -> Any:
         return rng.choice(["mutations", "users", "+41791234567", "2025-13-40"])
     if choice == 5:
         return [_junk(rng, depth + 1) for _ in range(rng.randrange(3))]
-    keys = ["login", "password", "code", "challenge_id", "refresh_token", "topics", "status"]
+    keys = [
+        "login",
+        "password",
+        "code",
+        "challenge_id",
+        "refresh_token",
+        "topics",
+        "status",
+        "ahv",
+        "link_token",
+        "old_password",
+        "new_password",
+        "second_factor",
+    ]
     return {rng.choice(keys): _junk(rng, depth + 1) for _ in range(rng.randrange(4))}
 
 
@@ -524,8 +537,12 @@ async def test_fuzzed_requests_never_get_a_5xx(auth: Auth) -> None:
         ("PATCH", f"/employers/{A}/users/{user['user_id']}"),
         ("GET", "/audit"),
         ("GET", f"/employers/{A}/users"),
+        ("POST", f"/employers/{A}/invitations"),
+        ("POST", "/invitations/redeem"),
+        ("POST", "/login/step-up"),
+        ("POST", "/me/password"),
     ]
-    for i in range(150):
+    for i in range(210):
         method, path = routes[i % len(routes)]
         headers = auth.admin(A) if i % 3 == 0 else auth.operator() if i % 3 == 1 else {}
         if i % 5 == 0:
