@@ -328,11 +328,11 @@ DEV_KEY_FOLDER = "auth-dev-key"
 def cmd_token(args: argparse.Namespace) -> int:
     import uuid
 
-    from services.auth.tokens import MAX_LIFETIME_S, SigningKey
+    from services.auth.tokens import MAX_LIFETIME_S, KeyRing, SigningKey
 
     settings = load_settings()
     folder = settings.data_dir.resolve() / DEV_KEY_FOLDER
-    if not (folder / "signing-key.pem").exists():
+    if not KeyRing.exists(folder):
         raise CliError(
             f"no development key in {folder}: start the local suite with `bvgconnect up` "
             "(tokens for a production suite come from the auth service)"

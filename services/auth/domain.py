@@ -13,6 +13,8 @@ from functools import cache
 from pathlib import Path
 
 import pyotp
+from stdnum.ch import ssn
+from stdnum.exceptions import ValidationError
 
 # -- levels --------------------------------------------------------------------------------
 
@@ -22,6 +24,9 @@ LEVEL_BY_METHODS: dict[tuple[str, ...], int] = {
     ("pwd", "sms"): 2,
     ("pwd", "otp"): 2,
     ("x509",): 3,
+    # A level-2 session stepped up with the certificate (`POST /login/step-up`).
+    ("pwd", "sms", "x509"): 3,
+    ("pwd", "otp", "x509"): 3,
 }
 
 
@@ -200,6 +205,39 @@ def totp_match(secret: str, code: str, now: datetime, last_step: int | None) -> 
             continue
         if codes_equal(code, totp.generate_otp(step)):
             return step
+    return None
+
+
+# -- private users (connect@Private) -----------------------------------------------------
+
+#: RULES §11: workers register for a private view through a link the foundation provides.
+INVITATION_LIFETIME = timedelta(days=14)
+#: Wrong AHV numbers typed on one invitation before it is spent (the link alone is not enough).
+INVITATION_MAX_TRIES = 3
+
+
+class InvalidAhv(ValueError):
+    """Not an AHV number (756 prefix, 13 digits, EAN-13 check digit; `stdnum.ch.ssn`)."""
+
+
+def ahv_number(text: str) -> str:
+    """The AHV number in its printed form `756.dddd.dddd.dd`; raises `InvalidAhv`."""
+    try:
+        return str(ssn.format(ssn.validate(text)))
+    except ValidationError:
+        raise InvalidAhv("not a valid AHV number") from None
+
+
+def invitation_usable(
+    expires_at: datetime, used_at: datetime | None, tries: int, now: datetime
+) -> str | None:
+    """None if the invitation may be redeemed now; else why not (single use, expiring)."""
+    if used_at is not None:
+        return "used"
+    if tries >= INVITATION_MAX_TRIES:
+        return "tries"
+    if now >= expires_at:
+        return "expired"
     return None
 
 

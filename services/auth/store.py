@@ -186,6 +186,17 @@ async def users_of(conn: Connection, employer_no: int) -> list[User]:
     return [_user(r) for r in rows]
 
 
+async def private_user_of(conn: Connection, employer_no: int, ahv: str) -> User | None:
+    """The active private user bound to this worker at this employer, if any."""
+    row = await conn.fetchrow(
+        f"SELECT {_USER_COLUMNS} FROM users WHERE employer_no = $1 AND ahv = $2 "
+        "AND kind = 'private' AND status = 'active'",
+        employer_no,
+        ahv,
+    )
+    return None if row is None else _user(row)
+
+
 async def enabled_topics(conn: Connection, employer_no: int) -> list[str] | None:
     """The employer's enabled topics while affiliated; None if unknown or terminated."""
     row = await conn.fetchrow(

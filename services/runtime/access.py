@@ -165,6 +165,11 @@ def _other_employer() -> AccessDenied:
     return AccessDenied(403, "access.denied", "You may not access this employer's data.")
 
 
+def _other_worker() -> AccessDenied:
+    """The same answer whether the worker exists or not: nothing is looked up."""
+    return AccessDenied(403, "access.denied", "A private account may read its own data only.")
+
+
 def _wrong_kind() -> AccessDenied:
     return AccessDenied(403, "access.denied", "Your kind of account cannot use this function.")
 
@@ -781,6 +786,11 @@ POLICY: Mapping[str, Requirement] = MappingProxyType(
         "topics.waive": Requirement("users", 3, _ADMIN),
         "connector.register": Requirement("users", 3, _ADMIN),
         "private.read_own": Requirement(None, 1, frozenset({"private"})),
+        # A user's own session and credentials (auth): step up to a certificate, change
+        # the password (a private user at the level their password alone gives).
+        "session.step_up": Requirement(None, 2, _EMPLOYER_STAFF),
+        "password.change": Requirement(None, 2, _EMPLOYER_STAFF),
+        "private.password_change": Requirement(None, 1, frozenset({"private"})),
         "operator": Requirement(None, 3, frozenset({"operator"})),
     }
 )
@@ -803,11 +813,18 @@ _LEVEL_NAMES = {2: "password with SMS code or one-time password", 3: "client cer
 
 
 def authorize(
-    principal: Principal, requirement: Requirement, *, employer_no: int | str | None = None
+    principal: Principal,
+    requirement: Requirement,
+    *,
+    employer_no: int | str | None = None,
+    workers: Iterable[str] = (),
 ) -> None:
     """Raise `AccessDenied` unless the principal may use the function, in this order:
-    employer (tenant), kind, topic, level. `employer_no` is the employer the request is
-    about (a path parameter); None when the handler scopes by `principal.employer_no`.
+    employer (tenant), kind, worker, topic, level. `employer_no` is the employer the request
+    is about (a path parameter); None when the handler scopes by `principal.employer_no`.
+    `workers` are the AHV numbers the request names (path or query parameter `ahv`): a
+    private user may name only their own (ACCESS.md); a handler that names none scopes by
+    `principal.ahv`.
     """
     if employer_no is not None:
         if principal.kind == "operator":
@@ -817,6 +834,10 @@ def authorize(
             raise _other_employer()
     if principal.kind not in requirement.kinds:
         raise _wrong_kind()
+    if principal.kind == "private":
+        own = _compact_ahv(principal.ahv or "")
+        if not own or any(_compact_ahv(worker) != own for worker in workers):
+            raise _other_worker()
     if requirement.topic is not None and requirement.topic not in principal.topics:
         raise AccessDenied(
             403,
@@ -834,6 +855,11 @@ def authorize(
             required_level=requirement.level,
             current_level=principal.level,
         )
+
+
+def _compact_ahv(value: str) -> str:
+    """`756.1234.5678.97` and `7561234567897` name the same worker."""
+    return "".join(c for c in value if c not in ". ")
 
 
 def _employer_no(value: int | str) -> int | None:
@@ -893,13 +919,16 @@ def token_verifier_of(app: FastAPI) -> TokenVerifier:
     return verifier
 
 
-def require(function: str) -> Callable[..., Awaitable[Principal]]:
+def require(function: str, *alternatives: str) -> Callable[..., Awaitable[Principal]]:
     """FastAPI dependency: the verified principal, if it may use `function` (a POLICY key).
 
     `principal: Principal = Depends(require("list.upload"))`. A path parameter
-    `employer_no` must be the principal's employer.
+    `employer_no` must be the principal's employer. With `alternatives` (POLICY keys of the
+    same function for other kinds of principal), the first whose kinds include the
+    principal's applies: `require("password.change", "private.password_change")`.
     """
-    requirement = POLICY[function]  # an unknown function fails when the route is defined
+    # an unknown function fails when the route is defined
+    requirements = [POLICY[f] for f in (function, *alternatives)]
 
     async def principal_for(
         request: Request,
@@ -907,7 +936,16 @@ def require(function: str) -> Callable[..., Awaitable[Principal]]:
     ) -> Principal:
         verifier = token_verifier_of(request.app)
         principal = await verifier.verify_async(credentials.credentials)
-        authorize(principal, requirement, employer_no=request.path_params.get("employer_no"))
+        requirement = next((r for r in requirements if principal.kind in r.kinds), requirements[0])
+        workers = request.query_params.getlist("ahv")
+        if "ahv" in request.path_params:
+            workers.append(str(request.path_params["ahv"]))
+        authorize(
+            principal,
+            requirement,
+            employer_no=request.path_params.get("employer_no"),
+            workers=workers,
+        )
         return principal
 
     principal_for.__name__ = f"require_{function.replace('.', '_')}"

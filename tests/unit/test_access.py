@@ -495,6 +495,30 @@ def test_an_operator_may_act_for_any_employer_where_the_policy_says_so() -> None
         authorize(operator, POLICY["coverage.read"], employer_no=OWN)
 
 
+@pytest.mark.parametrize(
+    ("workers", "allowed"),
+    [
+        ((), True),  # the handler scopes by principal.ahv
+        (("756.1234.5678.97",), True),
+        (("7561234567897",), True),
+        (("756.1234.5678.97", "756.9217.0769.85"), False),
+        (("756.9217.0769.85",), False),
+        (("",), False),
+    ],
+    ids=["none-named", "own", "own-compact", "own-and-other", "other", "empty"],
+)
+def test_a_private_user_may_name_only_their_own_ahv_number(
+    workers: tuple[str, ...], allowed: bool
+) -> None:
+    private = replace(WEAKEST, kind="private", ahv="756.1234.5678.97")
+    if allowed:
+        authorize(private, POLICY["private.read_own"], employer_no=OWN, workers=workers)
+        return
+    with pytest.raises(AccessDenied) as refused:
+        authorize(private, POLICY["private.read_own"], employer_no=OWN, workers=workers)
+    assert refused.value.status == 403 and refused.value.code == "access.denied"
+
+
 # -- revocations ---------------------------------------------------------------------------
 
 
@@ -857,6 +881,35 @@ def test_level_1_is_never_enough_for_an_employer_function() -> None:
 def test_an_unknown_function_fails_when_the_route_is_defined() -> None:
     with pytest.raises(KeyError):
         require("list.delete")
+    with pytest.raises(KeyError):
+        require("password.change", "private.delete")
+
+
+@pytest.mark.parametrize(
+    ("kind", "level", "status"),
+    [("connect", 2, 200), ("connect", 1, 403), ("private", 1, 200), ("connector", 3, 403)],
+    ids=["connect-L2", "connect-L1", "private-L1", "connector"],
+)
+def test_alternatives_apply_by_kind_of_principal(kind: str, level: int, status: int) -> None:
+    clock = FixedClock(NOW)
+    mint = TokenMint(clock=clock)
+    verifier = TokenVerifier(
+        mint.key_set(), issuer="bvgconnect-auth", audience="bvgconnect", clock=clock
+    )
+    app = FastAPI()
+    install_token_verifier(app, verifier)
+
+    @app.post("/password")
+    async def change(
+        principal: Annotated[
+            Principal, Depends(require("password.change", "private.password_change"))
+        ],
+    ) -> dict[str, str]:
+        return {"kind": principal.kind}
+
+    with TestClient(app, raise_server_exceptions=False) as client:
+        response = client.post("/password", headers=bearer(mint.mint(kind=kind, level=level)))
+    assert response.status_code == status, response.text
 
 
 def test_lifetime_limit_is_15_minutes() -> None:

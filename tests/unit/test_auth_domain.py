@@ -118,3 +118,34 @@ def test_affiliation_status() -> None:
     assert domain.affiliation_status(end, end) == "affiliated"
     assert domain.affiliation_status(end, date(2025, 6, 1)) == "terminated"
     assert domain.affiliation_status(None, date(2099, 1, 1)) == "affiliated"
+
+
+@pytest.mark.parametrize(
+    ("text", "printed"),
+    [
+        ("756.1234.5678.97", "756.1234.5678.97"),
+        ("7561234567897", "756.1234.5678.97"),
+        (" 756 1234 5678 97 ", "756.1234.5678.97"),
+        ("756.1234.5678.98", None),  # check digit
+        ("755.1234.5678.97", None),  # not the Swiss prefix
+        ("756.1234.5678", None),
+        ("' OR 1=1 --", None),
+    ],
+    ids=["printed", "compact", "spaces", "checksum", "prefix", "short", "injection"],
+)
+def test_ahv_numbers_by_stdnum(text: str, printed: str | None) -> None:
+    if printed is None:
+        with pytest.raises(domain.InvalidAhv):
+            domain.ahv_number(text)
+    else:
+        assert domain.ahv_number(text) == printed
+
+
+def test_an_invitation_is_single_use_expiring_and_spent_by_wrong_numbers() -> None:
+    now = datetime(2025, 4, 10, 8, 0, tzinfo=UTC)
+    expires = now + domain.INVITATION_LIFETIME
+    assert domain.invitation_usable(expires, None, 0, now) is None
+    assert domain.invitation_usable(expires, now, 0, now) == "used"
+    assert domain.invitation_usable(expires, None, domain.INVITATION_MAX_TRIES, now) == "tries"
+    assert domain.invitation_usable(expires, None, 0, expires) == "expired"
+    assert domain.invitation_usable(expires, None, 0, expires - timedelta(seconds=1)) is None
