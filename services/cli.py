@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import http.client
 import json
 import logging
 import os
@@ -266,7 +267,10 @@ def _wait_ready(
             if child.poll() is not None:
                 raise CliError(f"service {name} exited while starting (status {child.returncode})")
             url = f"http://127.0.0.1:{ports[name]}/readyz"
-            with contextlib.suppress(OSError), urllib.request.urlopen(url, timeout=1) as answer:
+            with (
+                contextlib.suppress(OSError, http.client.HTTPException),
+                urllib.request.urlopen(url, timeout=1) as answer,
+            ):
                 if answer.status == 200:
                     pending.discard(name)
         if time.monotonic() > deadline:

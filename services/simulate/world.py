@@ -137,7 +137,13 @@ def _behaviours(count: int, rng: random.Random) -> list[Behaviour]:
 
 
 def build_world(
-    *, employers: int, workers: int, months: int, seed: int, first_period: str = "2025-01"
+    *,
+    employers: int,
+    workers: int,
+    months: int,
+    seed: int,
+    first_period: str = "2025-01",
+    first_employer_no: int = FIRST_EMPLOYER_NO,
 ) -> World:
     rng = random.Random(seed)
     kinds = _behaviours(employers, rng)
@@ -147,7 +153,7 @@ def build_world(
         behaviour = kinds[n]
         sim_employers.append(
             SimEmployer(
-                employer_no=FIRST_EMPLOYER_NO + n,
+                employer_no=first_employer_no + n,
                 name=f"SIMULATION PERSONAL {n + 1:03d} AG",
                 canton=canton,
                 language=_LANGUAGE_OF.get(canton, "de"),

@@ -1,0 +1,231 @@
+"""The whole suite, upload to invoice (issue 9): one 5,000-row list, then a month of 100,000.
+
+Starts `bvgconnect up --no-demo` in a temporary folder (six service processes, embedded
+Postgres and Tansu), affiliates the employers through auth, moves the business clock to
+2025-06-05 and uploads the May 2025 lists over HTTP as JSON, rows made by the simulation's
+world (`services/simulate`: assignments, hours, wages, declared I/J as an employer writes them).
+
+1. **One list of 5,000 rows**: from the upload's request to its check report (intake
+   `reports.checked_at`) and to its invoice (billing `invoices.issued_at`); database clock.
+2. **A month of 100,000 rows** (`--employers` lists of `--rows` each, all uploaded at once):
+   from the first upload to the last invoice issued, and when each service finished its part
+   (last check report, last row assessed, last list priced, last invoice), plus each service
+   process's CPU seconds over the run (from /proc): where the time goes.
+
+Prints tables; always exits 0. `--skip-month` runs part 1 only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from services.runtime import infra
+from services.runtime.settings import SERVICE_NAMES, Settings, suite_ports
+from services.simulate.harness import Endpoints, Harness
+from services.simulate.run import _employer_body
+from services.simulate.truth import Knowledge, list_row
+from services.simulate.world import build_world
+
+PERIOD = "2025-05"
+TODAY = date(2025, 6, 5)
+
+
+def free_base() -> int:
+    for _ in range(50):
+        base = random.randrange(20000, 60000, 10)
+        if all(_free(base + i) for i in range(1, 7)):
+            return base
+    raise RuntimeError("no free port range")
+
+
+def _free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def start_suite(folder: Path, base: int) -> subprocess.Popen[str]:
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")
+    }
+    env.update({"BVG_DATA_DIR": str(folder), "BVG_HTTP_PORT_BASE": str(base)})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "services.cli", "up", "--no-demo"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        if line.startswith("Ctrl-C stops everything"):
+            return proc
+    raise RuntimeError("the suite did not come up")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def lists_of(
+    employers: int, rows: int, seed: int, first_no: int
+) -> tuple[Any, dict[int, list[dict[str, Any]]]]:
+    """`employers` lists of about `rows` rows for May 2025 (workers on an assignment in May)."""
+    world = build_world(
+        employers=employers,
+        workers=int(rows * employers * 1.6),
+        months=1,
+        seed=seed,
+        first_period=PERIOD,
+        first_employer_no=first_no,
+    )
+    by_employer: dict[int, list[dict[str, Any]]] = {e.employer_no: [] for e in world.employers}
+    employer_of = {e.employer_no: e for e in world.employers}
+    for worker in world.workers:
+        rows_of = by_employer[worker.employer_no]
+        if len(rows_of) >= rows:
+            continue
+        made = list_row(world, employer_of[worker.employer_no], worker, PERIOD, Knowledge())
+        if made is not None:
+            rows_of.append(made[0])
+    return world, by_employer
+
+
+async def run(args: argparse.Namespace) -> None:
+    folder = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
+    base = free_base()
+    proc = start_suite(folder, base)
+    try:
+        state = infra.read_state(folder)
+        assert state is not None
+        settings = Settings()
+        endpoints = Endpoints(
+            dsn=str(state["database_url"]),
+            bootstrap=str(state["kafka_bootstrap_servers"]),
+            topic_prefix=settings.topic_prefix,
+            http={n: f"http://127.0.0.1:{p}" for n, p in suite_ports(base).items()},
+            key_folder=folder / "auth-dev-key",
+            qr_iban=settings.billing_qr_iban,
+        )
+        async with Harness(endpoints) as h:
+            await single_list(h, args)
+            if not args.skip_month:
+                await month(h, args, state)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        proc.wait(60)
+
+
+async def _setup(h: Harness, world: Any) -> None:
+    for employer in world.employers:
+        await h.affiliate(employer.employer_no, _employer_body(employer, date(2025, 1, 1)))
+    await h.quiet()
+    await h.tick(TODAY)
+    await h.quiet()
+
+
+async def single_list(h: Harness, args: argparse.Namespace) -> None:
+    world, lists = lists_of(1, 5000, seed=101, first_no=6001)
+    await _setup(h, world)
+    [(employer_no, rows)] = lists.items()
+    assert h.pool is not None
+    t0 = await h.pool.fetchval("SELECT clock_timestamp()")
+    await h.upload(employer_no, PERIOD, rows)
+    report = invoice = None
+    while invoice is None:
+        report = report or await h.pool.fetchval(
+            "SELECT max(checked_at) FROM intake.reports r JOIN intake.uploads u USING (upload_id) "
+            "WHERE u.employer_no = $1",
+            employer_no,
+        )
+        invoice = await h.pool.fetchval(
+            "SELECT max(issued_at) FROM billing.invoices WHERE employer_no = $1", employer_no
+        )
+        await asyncio.sleep(0.05)
+    report = report or invoice
+    print(f"\n## One list of {len(rows):,} rows, upload to report and to invoice\n")
+    print("| step | seconds | target |")
+    print("| --- | --- | --- |")
+    print(f"| upload → check report | {(report - t0).total_seconds():.2f} | ≤ 2 s |")
+    print(f"| upload → invoice issued | {(invoice - t0).total_seconds():.2f} | ≤ 10 s |")
+
+
+async def month(h: Harness, args: argparse.Namespace, state: dict[str, Any]) -> None:
+    world, lists = lists_of(args.employers, args.rows, seed=202, first_no=7001)
+    await _setup(h, world)
+    total = sum(len(r) for r in lists.values())
+    pids = {n: int(state["services"][n]["pid"]) for n in SERVICE_NAMES}
+    cpu0 = {n: cpu_seconds(p) for n, p in pids.items()}
+    assert h.pool is not None
+    t0 = await h.pool.fetchval("SELECT clock_timestamp()")
+    wall0 = time.monotonic()
+    await asyncio.gather(*(h.upload(no, PERIOD, rows) for no, rows in lists.items()))
+    uploaded = time.monotonic() - wall0
+    employers = list(lists)
+    while True:
+        done = await h.pool.fetchval(
+            "SELECT count(*) FROM billing.invoices WHERE employer_no = ANY($1::int[])", employers
+        )
+        if done >= len(employers):
+            break
+        await asyncio.sleep(0.2)
+    cpu1 = {n: cpu_seconds(p) for n, p in pids.items()}
+    marks = {
+        "intake: last check report": await h.pool.fetchval(
+            "SELECT max(checked_at) FROM intake.reports r JOIN intake.uploads u USING (upload_id) "
+            "WHERE u.employer_no = ANY($1::int[])",
+            employers,
+        ),
+        "coverage: last row assessed (outbox)": await h.pool.fetchval(
+            "SELECT max(created_at) FROM coverage.outbox WHERE topic LIKE '%row-assessed%'"
+        ),
+        "pricing: last list priced (outbox)": await h.pool.fetchval(
+            "SELECT max(created_at) FROM pricing.outbox WHERE topic LIKE '%list-priced%'"
+        ),
+        "billing: last invoice issued": await h.pool.fetchval(
+            "SELECT max(issued_at) FROM billing.invoices WHERE employer_no = ANY($1::int[])",
+            employers,
+        ),
+    }
+    end = marks["billing: last invoice issued"]
+    seconds = (end - t0).total_seconds()
+    print(f"\n## A month: {len(lists)} lists, {total:,} rows, all uploaded at once\n")
+    print("| measure | value |")
+    print("| --- | --- |")
+    print(f"| uploads answered (HTTP 202, stored) | {uploaded:.2f} s |")
+    print(f"| first upload → last invoice issued | **{seconds:.1f} s** (target ≤ 30 s) |")
+    print(f"| rows/s end to end | {total / seconds:,.0f} |")
+    for label, at in marks.items():
+        print(f"| {label} | +{(at - t0).total_seconds():.1f} s |")
+    print("\n| service | CPU seconds over the run | CPU µs per row |")
+    print("| --- | --- | --- |")
+    for n in SERVICE_NAMES:
+        used = cpu1[n] - cpu0[n]
+        print(f"| {n} | {used:.1f} | {used / total * 1e6:,.0f} |")
+    print(f"\n(load average at the end: {os.getloadavg()[0]:.2f}; {os.cpu_count()} cores)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--employers", type=int, default=20)
+    parser.add_argument("--rows", type=int, default=5000)
+    parser.add_argument("--skip-month", action="store_true")
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
