@@ -87,7 +87,7 @@ def lists_of(
     """`employers` lists of about `rows` rows for May 2025 (workers on an assignment in May)."""
     world = build_world(
         employers=employers,
-        workers=int(rows * employers * 1.6),
+        workers=int(rows * employers * 4),
         months=1,
         seed=seed,
         first_period=PERIOD,
@@ -143,25 +143,31 @@ async def single_list(h: Harness, args: argparse.Namespace) -> None:
     await _setup(h, world)
     [(employer_no, rows)] = lists.items()
     assert h.pool is not None
-    t0 = await h.pool.fetchval("SELECT clock_timestamp()")
-    await h.upload(employer_no, PERIOD, rows)
-    report = invoice = None
-    while invoice is None:
-        report = report or await h.pool.fetchval(
-            "SELECT max(checked_at) FROM intake.reports r JOIN intake.uploads u USING (upload_id) "
-            "WHERE u.employer_no = $1",
+    t0 = time.monotonic()
+    upload_id = await h.upload(employer_no, PERIOD, rows)
+    report_s: float | None = None
+    token = h._employer_token(employer_no)
+    url = f"{h.e.http['intake']}/employers/{employer_no}/uploads/{upload_id}"
+    while report_s is None:  # as the portal does: poll the report until it is there
+        answer = await h.http.get(url, headers={"Authorization": f"Bearer {token}"})
+        if answer.status_code == 200 and answer.json().get("status") is not None:
+            report_s = time.monotonic() - t0
+        else:
+            await asyncio.sleep(0.02)
+    invoiced = 0
+    while not invoiced:
+        invoiced = await h.pool.fetchval(
+            "SELECT count(*) FROM billing.invoices WHERE employer_no = $1 AND $2 = ANY(periods)",
             employer_no,
+            PERIOD,
         )
-        invoice = await h.pool.fetchval(
-            "SELECT max(issued_at) FROM billing.invoices WHERE employer_no = $1", employer_no
-        )
-        await asyncio.sleep(0.05)
-    report = report or invoice
+        await asyncio.sleep(0.02)
+    invoice_s = time.monotonic() - t0
     print(f"\n## One list of {len(rows):,} rows, upload to report and to invoice\n")
     print("| step | seconds | target |")
     print("| --- | --- | --- |")
-    print(f"| upload → check report | {(report - t0).total_seconds():.2f} | ≤ 2 s |")
-    print(f"| upload → invoice issued | {(invoice - t0).total_seconds():.2f} | ≤ 10 s |")
+    print(f"| upload → check report (polled over HTTP) | {report_s:.2f} | ≤ 2 s |")
+    print(f"| upload → invoice issued | {invoice_s:.2f} | ≤ 10 s |")
 
 
 async def month(h: Harness, args: argparse.Namespace, state: dict[str, Any]) -> None:
@@ -178,27 +184,30 @@ async def month(h: Harness, args: argparse.Namespace, state: dict[str, Any]) -> 
     employers = list(lists)
     while True:
         done = await h.pool.fetchval(
-            "SELECT count(*) FROM billing.invoices WHERE employer_no = ANY($1::int[])", employers
+            "SELECT count(*) FROM billing.invoices WHERE employer_no = ANY($1::int[]) "
+            "AND $2 = ANY(periods)",
+            employers,
+            PERIOD,
         )
         if done >= len(employers):
             break
         await asyncio.sleep(0.2)
     cpu1 = {n: cpu_seconds(p) for n, p in pids.items()}
+    # When each service wrote its last event of the month (outbox rows carry the database's
+    # clock; the events' own `occurred_at` is their cause's time).
+    last_of = "SELECT max(created_at) FROM {}.outbox WHERE topic LIKE $1"
     marks = {
-        "intake: last check report": await h.pool.fetchval(
-            "SELECT max(checked_at) FROM intake.reports r JOIN intake.uploads u USING (upload_id) "
-            "WHERE u.employer_no = ANY($1::int[])",
-            employers,
+        "intake: last row validated": await h.pool.fetchval(
+            last_of.format("intake"), "%row-validated%"
         ),
-        "coverage: last row assessed (outbox)": await h.pool.fetchval(
-            "SELECT max(created_at) FROM coverage.outbox WHERE topic LIKE '%row-assessed%'"
+        "coverage: last row assessed": await h.pool.fetchval(
+            last_of.format("coverage"), "%row-assessed%"
         ),
-        "pricing: last list priced (outbox)": await h.pool.fetchval(
-            "SELECT max(created_at) FROM pricing.outbox WHERE topic LIKE '%list-priced%'"
+        "pricing: last list priced": await h.pool.fetchval(
+            last_of.format("pricing"), "%list-priced%"
         ),
         "billing: last invoice issued": await h.pool.fetchval(
-            "SELECT max(issued_at) FROM billing.invoices WHERE employer_no = ANY($1::int[])",
-            employers,
+            last_of.format("billing"), "%invoice-issued%"
         ),
     }
     end = marks["billing: last invoice issued"]

@@ -139,7 +139,8 @@ class Harness:
         if answer.status_code != 200:
             raise SuiteError(f"auth refused employer {employer_no}: {answer.status_code}")
 
-    async def upload(self, employer_no: int, period: str, rows: list[dict[str, Any]]) -> None:
+    async def upload(self, employer_no: int, period: str, rows: list[dict[str, Any]]) -> str:
+        """The list over the portal's API; returns the upload id."""
         answer = await self._request(
             "POST",
             f"{self.e.http['intake']}/employers/{employer_no}/lists/{period}",
@@ -154,6 +155,7 @@ class Harness:
                 f"intake refused the list {period} of {employer_no}: {answer.status_code} "
                 f"{answer.text[:200]}"
             )
+        return str(answer.json()["upload_id"])
 
     async def submit(self, employer_no: int, period: str, rows: list[dict[str, Any]]) -> None:
         """A payroll connector's submission in parts on `intake.list-submitted.v1`."""
