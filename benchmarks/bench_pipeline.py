@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -42,19 +40,6 @@ from services.simulate.world import build_world
 
 PERIOD = "2025-05"
 TODAY = date(2025, 6, 5)
-
-
-def free_base() -> int:
-    for _ in range(50):
-        base = random.randrange(20000, 60000, 10)
-        if all(_free(base + i) for i in range(1, 7)):
-            return base
-    raise RuntimeError("no free port range")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
 
 
 def start_suite(folder: Path, base: int) -> subprocess.Popen[str]:
@@ -107,7 +92,7 @@ def lists_of(
 
 async def run(args: argparse.Namespace) -> None:
     folder = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
-    base = free_base()
+    base = infra.free_port_base()
     proc = start_suite(folder, base)
     try:
         state = infra.read_state(folder)

@@ -9,6 +9,7 @@ import contextlib
 import json
 import logging
 import os
+import random
 import shutil
 import signal
 import socket
@@ -28,6 +29,20 @@ def free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
+
+
+def free_port_base(count: int = 6) -> int:
+    """A base such that base+1 … base+count are free (`BVG_HTTP_PORT_BASE` of a second suite)."""
+    for _ in range(50):
+        base = random.randrange(20000, 60000, 10)
+        if all(_port_free(base + i) for i in range(1, count + 1)):
+            return base
+    raise RuntimeError("no free port range")
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
 
 
 def wait_for_port(host: str, port: int, timeout_s: float = 15.0) -> None:

@@ -33,6 +33,12 @@ RETRY_FOR_S = 120.0
 PART_ROWS = 2000
 
 
+#: Outbox rows of every service not yet published.
+UNPUBLISHED = "SELECT " + " + ".join(
+    f"(SELECT count(*) FROM {name}.outbox WHERE published_at IS NULL)" for name in SERVICE_NAMES
+)
+
+
 class SuiteError(Exception):
     """The suite refused something the simulation expects it to take."""
 
@@ -245,11 +251,7 @@ class Harness:
     async def _idle(self) -> bool:
         assert self.pool is not None
         pending = await self.pool.fetchval(
-            " + ".join(
-                f"(SELECT count(*) FROM {name}.outbox WHERE published_at IS NULL)"
-                for name in SERVICE_NAMES
-            ).join(("SELECT ", ""))
-            + " + (SELECT count(*) FROM intake.uploads WHERE state = 'received')"
+            UNPUBLISHED + " + (SELECT count(*) FROM intake.uploads WHERE state = 'received')"
         )
         if pending:
             return False

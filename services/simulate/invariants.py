@@ -23,8 +23,8 @@ from typing import TYPE_CHECKING, Any
 from services.coverage import offline
 from services.dunning import domain as dunning
 from services.runtime.dlq import list_entries
-from services.runtime.settings import SERVICE_NAMES
 
+from .harness import UNPUBLISHED
 from .truth import explain_input
 from .world import World
 
@@ -303,12 +303,7 @@ async def _notices_and_leftovers(
     summary["notices of terminations"] = (
         ", ".join(f"{k} {v}" for k, v in sorted(status.items())) or "none"
     )
-    pending = await conn.fetchval(
-        " + ".join(
-            f"(SELECT count(*) FROM {name}.outbox WHERE published_at IS NULL)"
-            for name in SERVICE_NAMES
-        ).join(("SELECT ", ""))
-    )
+    pending = await conn.fetchval(UNPUBLISHED)
     if pending:
         failures.append(f"{pending} events left in outboxes")
     dead = await list_entries(h.e.bootstrap, h.e.topic_prefix)

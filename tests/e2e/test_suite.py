@@ -5,9 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import random
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,6 +15,7 @@ from pathlib import Path
 
 import asyncpg
 
+from services.runtime import infra
 from services.runtime.settings import SERVICE_NAMES, suite_ports
 from tests.support.cli import run_cli
 from tests.support.xlsx import EMPLOYER_NO, build_list, sample_row
@@ -25,16 +24,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def free_base() -> int:
-    for _ in range(50):
-        base = random.randrange(20000, 60000, 10)
-        if all(_free(base + i) for i in range(1, 7)):
-            return base
-    raise RuntimeError("no free port range")
-
-
-def _free(port: int) -> bool:
-    with socket.socket() as s:
-        return s.connect_ex(("127.0.0.1", port)) != 0
+    return infra.free_port_base()
 
 
 def get(url: str) -> tuple[int, str]:

@@ -7,7 +7,7 @@ import io
 import json
 import uuid
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -230,27 +230,33 @@ async def test_bad_requests_get_a_code_and_a_sentence(intake: Intake) -> None:
     assert unknown.status_code == 404 and unknown.json()["code"] == "upload.not_found"
 
 
+def invoice_issued(
+    number: str, on: date, total: str, *, contributions: bool = True
+) -> InvoiceIssued:
+    return InvoiceIssued.new(
+        occurred_at=NOW,
+        employer_no=EMPLOYER_NO,
+        correlation_id=f"invoice-{number}",
+        payload=InvoiceIssuedPayload(
+            invoice_id=uuid.uuid4(),
+            invoice_no=number,
+            qr_reference="210000000003139471430009017",
+            invoice_date=on,
+            due_date=on + timedelta(days=30),
+            periods=[PERIOD],
+            total=Decimal(total),
+            contributions=contributions,
+        ),
+    )
+
+
 async def test_a_new_error_free_list_replaces_the_previous_until_the_period_is_invoiced(
     intake: Intake, bootstrap: str, prefix: str
 ) -> None:
     first = (await intake.upload(build_list(three_rows()))).json()["upload_id"]
     await intake.report(first)
     # An invoice of fees only, issued in the period's month, does not invoice its list.
-    fees_only = InvoiceIssued.new(
-        occurred_at=NOW,
-        employer_no=EMPLOYER_NO,
-        correlation_id="fees",
-        payload=InvoiceIssuedPayload(
-            invoice_id=uuid.uuid4(),
-            invoice_no="2025-0000",
-            qr_reference="210000000003139471430009017",
-            invoice_date=date(2025, 4, 10),
-            due_date=date(2025, 5, 10),
-            periods=[PERIOD],
-            total=Decimal("20.00"),
-            contributions=False,
-        ),
-    )
+    fees_only = invoice_issued("2025-0000", date(2025, 4, 10), "20.00", contributions=False)
     await publish(bootstrap, prefix, [fees_only])
     assert intake.runtime.pool is not None
     handled = intake.runtime.pool
@@ -267,20 +273,7 @@ async def test_a_new_error_free_list_replaces_the_previous_until_the_period_is_i
     replaced = await intake.report(second)
     assert replaced["replaces_upload_id"] == first and replaced["in_force"] is True
 
-    invoice = InvoiceIssued.new(
-        occurred_at=NOW,
-        employer_no=EMPLOYER_NO,
-        correlation_id="invoice",
-        payload=InvoiceIssuedPayload(
-            invoice_id=uuid.uuid4(),
-            invoice_no="2025-0001",
-            qr_reference="210000000003139471430009017",
-            invoice_date=date(2025, 4, 20),
-            due_date=date(2025, 5, 20),
-            periods=[PERIOD],
-            total=Decimal("100.00"),
-        ),
-    )
+    invoice = invoice_issued("2025-0001", date(2025, 4, 20), "100.00")
     await publish(bootstrap, prefix, [invoice])
     assert intake.runtime.pool is not None
     pool = intake.runtime.pool
