@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_dunning_day.py
 	$(BIN)/python benchmarks/bench_auth_tokens.py
 	$(BIN)/python benchmarks/bench_auth_login.py
+	$(BIN)/python benchmarks/bench_pipeline.py
 
 contracts: $(STAMP)
 	$(BIN)/bvgconnect contracts export
