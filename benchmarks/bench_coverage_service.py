@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import resource
 import signal
 import subprocess
@@ -98,10 +99,16 @@ async def seed_history(dsn: str, workers: int) -> float:
     return time.perf_counter() - started
 
 
-def rows(n: int, workers: int) -> list[tuple[bytes, bytes]]:
+def rows(n: int, workers: int, seed: int = 5) -> list[tuple[bytes, bytes]]:
+    """The March list; with the same seed, the same events (ids included)."""
     base: dict[str, Any] = json.loads((EXAMPLE / "entry.json").read_text())["payload"]
     out = []
-    uploads = {e: uuid.uuid4() for e in range(50)}
+    rng = random.Random(seed)
+
+    def new_id() -> uuid.UUID:
+        return uuid.UUID(int=rng.getrandbits(128), version=4)
+
+    uploads = {e: new_id() for e in range(50)}
     for k in range(n):
         i = (k * 2) % workers  # every second worker of the history, then new ones
         employer = 4000 + i % 50
@@ -132,13 +139,21 @@ def rows(n: int, workers: int) -> list[tuple[bytes, bytes]]:
             employer_no=employer,
             correlation_id=str(uploads[i % 50]),
             payload=RowValidatedPayload.model_validate(values),
+            event_id=new_id(),
         )
         out.append((event.partition_key().encode(), event.model_dump_json().encode()))
     return out
 
 
 async def run(
-    n: int, workers: int, instances: int, admin_dsn: str, bootstrap: str, description: str
+    n: int,
+    workers: int,
+    instances: int,
+    admin_dsn: str,
+    bootstrap: str,
+    description: str,
+    seed: int = 5,
+    dump: Path | None = None,
 ) -> None:
     name, dsn = await create_database(admin_dsn)
     prefix = f"b{uuid.uuid4().hex[:8]}."
@@ -148,7 +163,7 @@ async def run(
     children: list[subprocess.Popen[bytes]] = []
     try:
         seeded = await seed_history(dsn, workers)
-        prepared = rows(n, workers)
+        prepared = rows(n, workers, seed)
         await ensure_topics(
             bootstrap, [prefix + RowValidated.TOPIC], partitions=6, replication=1, timeout_s=10
         )
@@ -238,6 +253,14 @@ async def run(
                 f"{f'{cpu / n * 1e6:.0f} µs ({cpu / wall:.0%} of the wall clock)':30} |"
             )
         print(f"{'peak RSS of this process':56} | {peak:<26.0f} MiB |")
+        if dump is not None:  # to compare two versions of the code: same seed, same file
+            published = await runtime.pool.fetch(
+                "SELECT event_id, topic, key, convert_from(value, 'UTF8') AS value, headers "
+                "FROM outbox ORDER BY event_id"
+            )
+            text = "".join(json.dumps([str(r[0]), *r[1:]]) + "\n" for r in published)
+            await asyncio.to_thread(dump.write_text, text)
+            print(f"{'events written to':56} | {dump} ({len(published):,})")
     finally:
         for child in children:
             child.send_signal(signal.SIGTERM)
@@ -254,13 +277,28 @@ def main() -> None:
     parser.add_argument(
         "--instances", type=int, default=1, help="service processes (1: in this process)"
     )
+    parser.add_argument("--seed", type=int, default=5, help="ids of the list's rows and events")
+    parser.add_argument(
+        "--dump", type=Path, help="write the published events here (JSON lines, by event id)"
+    )
     args = parser.parse_args()
     configure_logging("bench", "WARNING", "text")
     with (
         tempfile.TemporaryDirectory(prefix="bench-coverage-") as tmp,
         infrastructure(Path(tmp)) as (admin_dsn, bootstrap, description),
     ):
-        asyncio.run(run(args.rows, args.workers, args.instances, admin_dsn, bootstrap, description))
+        asyncio.run(
+            run(
+                args.rows,
+                args.workers,
+                args.instances,
+                admin_dsn,
+                bootstrap,
+                description,
+                args.seed,
+                args.dump,
+            )
+        )
 
 
 if __name__ == "__main__":

@@ -106,6 +106,8 @@ class Consumer:
         self.retry_attempts = retry_attempts
         self.retry_backoff_s = retry_backoff_s
         self.stopping = False
+        self._raw_headers: object = None
+        self._context = otel_context.Context()
 
     @property
     def topic(self) -> str:
@@ -187,11 +189,11 @@ class Consumer:
     async def _call_handler(
         self, uow: UnitOfWork, record: ConsumerRecord[bytes, bytes], event: Envelope
     ) -> None:
-        headers = {k: v.decode(errors="replace") for k, v in (record.headers or ())}
+        context = self._context_of(record)
         if not self.record_spans:
             # Nothing exports spans: carry the caller's trace on (for the outbox rows this
             # handler writes, and the logs) without the cost of a span per event.
-            token = otel_context.attach(extract(headers))
+            token = otel_context.attach(context)
             try:
                 await self.subscription.handler(uow, event)
             finally:
@@ -199,7 +201,7 @@ class Consumer:
             return
         with self.tracer.start_as_current_span(
             f"{self.topic} handle",
-            context=extract(headers),
+            context=context,
             kind=SpanKind.CONSUMER,
             attributes={
                 "messaging.system": "kafka",
@@ -210,6 +212,16 @@ class Consumer:
             },
         ):
             await self.subscription.handler(uow, event)
+
+    def _context_of(self, record: ConsumerRecord[bytes, bytes]) -> otel_context.Context:
+        """The trace context of the record's headers. Consecutive events of one cause (the
+        rows of one list) carry the same headers: they share one extracted context, which
+        also lets the outbox serialise their events' trace headers once."""
+        raw = record.headers or ()
+        if raw != self._raw_headers:
+            self._raw_headers = raw
+            self._context = extract({k: v.decode(errors="replace") for k, v in raw})
+        return self._context
 
     async def _one_by_one(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         for record in records:

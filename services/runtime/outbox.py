@@ -45,11 +45,21 @@ def derived_event_id(service: str, kind: str, *parts: object) -> uuid.UUID:
     redelivered or replayed input publishes nothing new.
     """
     name = ":".join([service, kind, *map(str, parts)]).encode()
-    # uuid.uuid5(_DERIVED, name) without its per-call import and checks: the same bits,
-    # about a third faster (derived events are the bulk of what coverage and pricing publish).
-    digest = hashlib.sha1(_DERIVED.bytes + name, usedforsecurity=False).digest()
-    return uuid.UUID(int=int.from_bytes(digest[:16]) & _NOT_VERSION_BITS | _VERSION_5_BITS)
+    # uuid.uuid5(_DERIVED, name) without its per-call import and checks: the same bits, in
+    # less than half the time (derived events are the bulk of what coverage and pricing
+    # publish). The namespace is hashed once; the UUID is filled as its __init__ would.
+    digest = _SHA1_OF_NAMESPACE.copy()
+    digest.update(name)
+    value = int.from_bytes(digest.digest()[:16]) & _NOT_VERSION_BITS | _VERSION_5_BITS
+    event_id = _new_uuid(uuid.UUID)
+    _set_slot(event_id, "int", value)
+    _set_slot(event_id, "is_safe", uuid.SafeUUID.unknown)
+    return event_id
 
+
+_SHA1_OF_NAMESPACE = hashlib.sha1(_DERIVED.bytes, usedforsecurity=False)
+_new_uuid = object.__new__
+_set_slot = object.__setattr__
 
 # RFC 4122 §4.3: version 5 in bits 76-79, variant 10 in bits 62-63.
 _NOT_VERSION_BITS = ~((0xF000 << 64) | (0xC000 << 48))
@@ -157,7 +167,8 @@ class UnitOfWork:
                 event.event_id,
                 event.TOPIC,
                 event.partition_key(),
-                event.model_dump_json().encode(),
+                # model_dump_json() without the round trip through str: the same bytes.
+                event.__pydantic_serializer__.to_json(event),
                 self._headers,
             )
         )

@@ -46,6 +46,9 @@ from .telemetry import Metrics, extract, make_tracer_provider
 log = logging.getLogger("bvgconnect.runtime")
 
 RUNTIME_MIGRATIONS = Path(__file__).parent / "migrations"
+#: Allocations between two collections of the youngest generation once a runtime has started
+#: (CPython's default: 700).
+YOUNG_COLLECTION_AFTER = 50_000
 
 #: Gauges read from the database are refreshed at most this often (seconds) ...
 METRICS_REFRESH_S = 5.0
@@ -214,6 +217,13 @@ class Runtime:
         # out of the cycle collector's walks (15-18 % of a busy consumer's CPU otherwise).
         gc.collect()
         gc.freeze()
+        # A batch of events allocates tens of thousands of objects that live until the batch
+        # ends and form no cycles: at the default 700 allocations the collector walked them
+        # (and promoted them to walk them again) about 2,500 times per 50,000 events, 13-17 %
+        # of a busy consumer's CPU, to collect nothing. They die by reference counting
+        # first now; cycles are still collected, every YOUNG_COLLECTION_AFTER allocations.
+        young, middle, old = gc.get_threshold()
+        gc.set_threshold(max(young, YOUNG_COLLECTION_AFTER), middle, old)
         if self.run_workers:
             self._workers = [
                 asyncio.create_task(_logged(worker(self), worker), name=worker.__name__)
