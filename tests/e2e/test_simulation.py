@@ -9,17 +9,30 @@ import re
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
+import pytest
+from aiosmtpd.controller import Controller
+
+from services.runtime import infra
 from tests.e2e.test_suite import free_base, start_suite
+from tests.integration.test_dunning_notices import Inbox
 
 
+@pytest.mark.timeout(600)
 def test_a_quarter_with_services_killed_keeps_every_invariant(tmp_path: Path) -> None:
     env = {
         k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "KAFKA_BOOTSTRAP_SERVERS")
     }
     env.update({"BVG_DATA_DIR": str(tmp_path / "data"), "BVG_HTTP_PORT_BASE": str(free_base())})
-    proc, _ = start_suite(env)
+    # The notices of a termination go to a real SMTP server (aiosmtpd).
+    inbox = Inbox()
+    smtp_port = infra.free_port()
+    smtp = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
+    smtp.start()
+    suite_env = {**env, "BVG_SMTP_HOST": "127.0.0.1", "BVG_SMTP_PORT": str(smtp_port)}
+    proc, _ = start_suite(suite_env)
     try:
         run = subprocess.run(
             [
@@ -28,7 +41,7 @@ def test_a_quarter_with_services_killed_keeps_every_invariant(tmp_path: Path) ->
                 "services.cli",
                 "simulate",
                 *("--employers", "4", "--workers", "80", "--months", "3", "--seed", "3"),
-                *("--chaos", "--chaos-every", "4"),
+                *("--chaos", "--chaos-every", "6"),
             ],
             env=env,
             capture_output=True,
@@ -44,7 +57,13 @@ def test_a_quarter_with_services_killed_keeps_every_invariant(tmp_path: Path) ->
         assert re.search(r"terminations\s+1\b", run.stdout), run.stdout
         # No personal data in what the simulation prints.
         assert not re.search(r"756\.\d{4}\.\d{4}\.\d{2}", run.stdout)
+        # One termination: its three notices reach the mail server.
+        deadline = time.monotonic() + 60
+        while len(inbox.messages) < 3 and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert len(inbox.messages) == 3, [rcpt for rcpt, _ in inbox.messages]
     finally:
+        smtp.stop()
         proc.send_signal(signal.SIGINT)
         try:
             proc.wait(60)
