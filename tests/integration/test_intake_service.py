@@ -3,6 +3,7 @@ file kept, checked once, reported, and the rows of an error-free list out."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import uuid
@@ -533,3 +534,29 @@ async def test_a_full_part_of_5000_rows_goes_through(
     report = await intake.report(str(upload_id))
     assert (report["status"], report["rows"]) == ("ok", MAX_ROWS_PER_PART), report["findings"][:3]
     assert len(value) > 2**20  # over Kafka's default 1 MiB message size
+
+
+async def test_a_burst_of_50_lists_in_the_same_second_is_each_stored_and_checked_once(
+    intake: Intake, bootstrap: str, prefix: str
+) -> None:
+    """Issue 9: 50 lists arrive at once (here: 50 periods of one employer, 3 rows each)."""
+    periods = [f"{2021 + k // 12}-{k % 12 + 1:02d}" for k in range(50)]
+    files = {
+        p: build_list([sample_row(i, year=int(p[:4]), month=int(p[5:])) for i in range(3)])
+        for p in periods
+    }
+    answers = await asyncio.gather(*(intake.upload(files[p], period=p) for p in periods))
+    assert [a.status_code for a in answers] == [202] * 50, [a.text for a in answers][:3]
+    ids = {a.json()["upload_id"] for a in answers}
+    assert len(ids) == 50
+
+    async def all_checked() -> bool:
+        return len(await payloads(bootstrap, prefix + ListChecked.TOPIC)) >= 50
+
+    await eventually(all_checked, timeout=90, what="50 lists checked")
+    await wait_outbox_drained(intake.runtime)
+    checked = await payloads(bootstrap, prefix + ListChecked.TOPIC)
+    assert sorted(c["upload_id"] for c in checked) == sorted(ids)  # each once
+    assert {c["status"] for c in checked} == {"ok"}
+    rows = await read_topic(bootstrap, prefix + RowValidated.TOPIC)
+    assert len(rows) == 150
