@@ -20,6 +20,10 @@ from tests.e2e.test_suite import free_base, start_suite
 from tests.integration.test_dunning_notices import Inbox
 
 
+def recipients(inbox: Inbox) -> set[str]:
+    return {rcpt for rcpts, _ in inbox.messages for rcpt in rcpts}
+
+
 @pytest.mark.timeout(600)
 def test_a_quarter_with_services_killed_keeps_every_invariant(tmp_path: Path) -> None:
     env = {
@@ -32,7 +36,7 @@ def test_a_quarter_with_services_killed_keeps_every_invariant(tmp_path: Path) ->
     smtp = Controller(inbox, hostname="127.0.0.1", port=smtp_port)
     smtp.start()
     suite_env = {**env, "BVG_SMTP_HOST": "127.0.0.1", "BVG_SMTP_PORT": str(smtp_port)}
-    proc, _ = start_suite(suite_env)
+    proc, _ = start_suite(suite_env, "--no-demo")
     try:
         run = subprocess.run(
             [
@@ -57,11 +61,13 @@ def test_a_quarter_with_services_killed_keeps_every_invariant(tmp_path: Path) ->
         assert re.search(r"terminations\s+1\b", run.stdout), run.stdout
         # No personal data in what the simulation prints.
         assert not re.search(r"756\.\d{4}\.\d{4}\.\d{2}", run.stdout)
-        # One termination: its three notices reach the mail server.
+        # One termination: its three notices reach the mail server (the association's copy
+        # of the 2nd reminder, the catch-all institution, the labour office). At least once:
+        # a notice whose sender was killed after the server took it is sent again.
         deadline = time.monotonic() + 60
-        while len(inbox.messages) < 3 and time.monotonic() < deadline:
+        while len(recipients(inbox)) < 3 and time.monotonic() < deadline:
             time.sleep(0.5)
-        assert len(inbox.messages) == 3, [rcpt for rcpt, _ in inbox.messages]
+        assert len(recipients(inbox)) == 3, recipients(inbox)
     finally:
         smtp.stop()
         proc.send_signal(signal.SIGINT)

@@ -32,9 +32,9 @@ def get(url: str) -> tuple[int, str]:
         return answer.status, answer.read().decode()
 
 
-def start_suite(env: dict[str, str]) -> tuple[subprocess.Popen[str], list[str]]:
+def start_suite(env: dict[str, str], *args: str) -> tuple[subprocess.Popen[str], list[str]]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "services.cli", "up"],
+        [sys.executable, "-m", "services.cli", "up", *args],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
