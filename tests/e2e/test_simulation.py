@@ -45,7 +45,7 @@ def test_a_quarter_with_services_killed_keeps_every_invariant(tmp_path: Path) ->
                 "services.cli",
                 "simulate",
                 *("--employers", "4", "--workers", "80", "--months", "3", "--seed", "3"),
-                *("--chaos", "--chaos-every", "6"),
+                *("--chaos", "--chaos-every", "12"),
             ],
             env=env,
             capture_output=True,
