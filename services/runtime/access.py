@@ -516,13 +516,6 @@ def apply_user_changed(revocations: Revocations, event: UserChanged) -> None:
 # -- the verifier --------------------------------------------------------------------------
 
 
-def _verify_ed25519(key: Ed25519PublicKey, signature: bytes, message: bytes) -> None:
-    """Ed25519 by libsodium (PyNaCl): about twice OpenSSL's rate through `cryptography` on
-    this kind of machine (benchmarks/bench_auth_tokens.py), and stricter (canonical S, no
-    small-order keys). Raises `BadSignatureError` (or `ValueError` for a malformed key)."""
-    crypto_sign_open(signature + message, key.public_bytes_raw())
-
-
 def _number(claims: Mapping[str, Any], name: str) -> float:
     value = claims.get(name)
     if isinstance(value, bool) or not isinstance(value, int | float):
@@ -575,6 +568,8 @@ class TokenVerifier:
         self.revocations = revocations if revocations is not None else Revocations()
         self.cache_size = cache_size
         self._cache: dict[str, tuple[Principal, str]] = {}
+        self._headers: dict[str, str] = {}
+        self._raw_keys: dict[str, tuple[Ed25519PublicKey, bytes]] = {}
 
     def verify(self, token: str) -> Principal:
         """The principal of a valid token; raises `AccessDenied` (401) otherwise. No I/O."""
@@ -611,24 +606,29 @@ class TokenVerifier:
         if not _COMPACT_JWS.fullmatch(token):
             raise _invalid("malformed")
         encoded_header, encoded_claims, encoded_signature = token.split(".")
-        header = _json_object(encoded_header, "header")
-        if header.get("alg") != ALGORITHM:
-            raise _invalid("algorithm not accepted")
-        if header.get("typ") != JWT_TYPE:
-            raise _invalid("not an access token")
-        if "crit" in header:  # RFC 7515 §4.1.11: extensions we do not implement
-            raise _invalid("unsupported header extension")
-        kid = header.get("kid")
-        if not isinstance(kid, str) or not kid:
-            raise _invalid("no key id")
+        kid = self._headers.get(encoded_header)
+        if kid is None:
+            kid = _checked_header(encoded_header)
+            if len(self._headers) >= _HEADER_CACHE:
+                self._headers.clear()
+            self._headers[encoded_header] = kid  # every token of one key shares its header
         key = self.keys.key(kid)
         if key is None:
             raise _UnknownKey()
+        raw = self._raw_keys.get(kid)
+        if raw is None or raw[0] is not key:  # a key loaded again is a new object
+            raw = (key, key.public_bytes_raw())
+            self._raw_keys[kid] = raw
         try:
             signature = _b64url_decode(encoded_signature)
             if len(signature) != 64:  # RFC 8032 §5.1.6
                 raise InvalidSignature
-            _verify_ed25519(key, signature, f"{encoded_header}.{encoded_claims}".encode("ascii"))
+            # Ed25519 by libsodium (PyNaCl): about twice OpenSSL's rate through `cryptography`
+            # here (benchmarks/bench_auth_tokens.py), and stricter (canonical S, no
+            # small-order keys). Raises BadSignatureError, or ValueError for a malformed key.
+            crypto_sign_open(
+                signature + f"{encoded_header}.{encoded_claims}".encode("ascii"), raw[1]
+            )
         except (InvalidSignature, BadSignatureError, binascii.Error):
             raise _invalid("bad signature") from None
         claims = _json_object(encoded_claims, "claims")
@@ -702,6 +702,23 @@ class TokenVerifier:
 
 
 _LEVELS = {"1": 1, "2": 2, "3": 3}
+#: Distinct token headers remembered (one per signing key in practice).
+_HEADER_CACHE = 64
+
+
+def _checked_header(encoded: str) -> str:
+    """The `kid` of an acceptable access-token header (EdDSA, typ, no `crit`)."""
+    header = _json_object(encoded, "header")
+    if header.get("alg") != ALGORITHM:
+        raise _invalid("algorithm not accepted")
+    if header.get("typ") != JWT_TYPE:
+        raise _invalid("not an access token")
+    if "crit" in header:  # RFC 7515 §4.1.11: extensions we do not implement
+        raise _invalid("unsupported header extension")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not kid:
+        raise _invalid("no key id")
+    return kid
 
 
 def _json_object(encoded: str, part: str) -> dict[str, Any]:
