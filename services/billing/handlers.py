@@ -33,7 +33,7 @@ from services.runtime.handlers import (
 from services.runtime.outbox import UnitOfWork, derived_event_id
 from services.runtime.service import Runtime
 from services.runtime.settings import Settings
-from services.runtime.telemetry import Metrics, extract, inject
+from services.runtime.telemetry import Metrics, chf, extract, inject
 
 from . import domain, store
 from .camt import parse_camt054
@@ -241,11 +241,10 @@ def _amounts_by_kind(lines: Sequence[InvoiceLine]) -> dict[tuple[str, str], Deci
 
 def _count_invoice(trigger: str, amounts: dict[tuple[str, str], Decimal], metrics: Metrics) -> None:
     """Counted when the invoice's transaction commits; the invoice id is derived from the
-    employer's sequence number, so an invoice is issued (and counted) once. Decimal becomes
-    float here only, at the metrics boundary."""
+    employer's sequence number, so an invoice is issued (and counted) once."""
     metrics.invoices_issued.labels(trigger).inc()
     for (kind, direction), amount in amounts.items():
-        metrics.invoiced_chf.labels(kind, direction).inc(float(amount))
+        metrics.invoiced_chf.labels(kind, direction).inc(chf(amount))
 
 
 async def publish_balance(
@@ -292,8 +291,8 @@ async def refresh_open_balance(runtime: Runtime) -> None:
     async with runtime.pool.acquire() as conn:
         today = await business_day(conn, fallback=runtime.clock.now())
         total = await store.total_balance(conn, today)
-    runtime.metrics.open_balance_chf.labels("open").set(float(total.open_balance))
-    runtime.metrics.open_balance_chf.labels("overdue").set(float(total.overdue_balance))
+    runtime.metrics.open_balance_chf.labels("open").set(chf(total.open_balance))
+    runtime.metrics.open_balance_chf.labels("overdue").set(chf(total.overdue_balance))
 
 
 # -- payments -------------------------------------------------------------------------------

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from decimal import Decimal
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -226,6 +227,12 @@ class JsonFormatter(logging.Formatter):
         if record.exc_info and record.exc_info[0] is not None:
             entry["error"] = record.exc_info[0].__name__
         return json.dumps(entry, ensure_ascii=False)
+
+
+def chf(amount: Decimal) -> float:
+    """An amount as a Prometheus sample: the one place where money becomes a float. Metrics
+    feed dashboards; nothing is computed, billed or booked from them."""
+    return float(amount)
 
 
 def redact(text: str) -> str:
