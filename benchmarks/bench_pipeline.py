@@ -131,7 +131,7 @@ async def single_list(h: Harness, args: argparse.Namespace) -> None:
     t0 = time.monotonic()
     upload_id = await h.upload(employer_no, PERIOD, rows)
     report_s: float | None = None
-    token = h._employer_token(employer_no)
+    token = h.employer_token(employer_no)
     url = f"{h.e.http['intake']}/employers/{employer_no}/uploads/{upload_id}"
     while report_s is None:  # as the portal does: poll the report until it is there
         answer = await h.http.get(url, headers={"Authorization": f"Bearer {token}"})

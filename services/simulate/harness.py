@@ -107,7 +107,7 @@ class Harness:
             lifetime_s=MAX_LIFETIME_S,
         )
 
-    def _employer_token(self, employer_no: int) -> str:
+    def employer_token(self, employer_no: int) -> str:
         if employer_no not in self._tokens:
             self._tokens[employer_no] = self.token(kind="connect", employer_no=employer_no, level=2)
         return self._tokens[employer_no]
@@ -152,7 +152,7 @@ class Harness:
             f"{self.e.http['intake']}/employers/{employer_no}/lists/{period}",
             content=json.dumps({"rows": rows}).encode(),
             headers={
-                "Authorization": f"Bearer {self._employer_token(employer_no)}",
+                "Authorization": f"Bearer {self.employer_token(employer_no)}",
                 "Content-Type": "application/json",
             },
         )

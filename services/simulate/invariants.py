@@ -261,16 +261,6 @@ async def _ladders(
     for employer_no, n in sorted(per_employer.items()):
         if n > 1:
             failures.append(f"{employer_no} terminated {n} times (an affiliation ends once)")
-    summary["terminations"] = str(
-        sum(
-            1
-            for r in await conn.fetch(
-                "SELECT 1 FROM dunning.case_steps s JOIN dunning.cases c USING (case_id) "
-                "WHERE s.step = 'termination' AND c.employer_no = ANY($1::int[])",
-                employers,
-            )
-        )
-    )
 
 
 async def _notices_and_leftovers(
@@ -283,6 +273,7 @@ async def _notices_and_leftovers(
         "WHERE s.step = 'termination' AND c.employer_no = ANY($1::int[])",
         employers,
     )
+    summary["terminations"] = str(len(terminated))
     notices = await conn.fetch(
         "SELECT case_id, step, recipient, status FROM dunning.notifications "
         "WHERE case_id = ANY($1::uuid[])",

@@ -107,7 +107,9 @@ def list_row(
         known.declarations[(period, code)] = coverage.Declaration(
             pay_period, code, entry if code == 1 else exit_
         )
-    part = coverage.insured_part(known.timeline(worker), pay_period, hours)
+    # Only an exit changes the assignment (E2); declarations do not enter the timeline.
+    derived = known.timeline(worker) if code == 2 else tentative
+    part = coverage.insured_part(derived, pay_period, hours)
     row_input = RowInput(
         year=pay_period.year,
         month=pay_period.month,
