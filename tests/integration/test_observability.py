@@ -21,14 +21,12 @@ from typing import Any
 
 import httpx
 import pytest
-from aiokafka import AIOKafkaProducer
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
 from prometheus_client.parser import text_string_to_metric_families
 
-from contracts.envelope import Envelope
 from contracts.events.billing import BalanceChanged, InvoiceIssued
 from contracts.events.intake import ListChecked, RowValidated
 from contracts.events.pricing import ListPriced, RowPriced
@@ -39,7 +37,7 @@ from services.runtime.settings import SERVICE_NAMES
 from services.runtime.telemetry import inject
 from tests.conftest import StartRuntime, fast_settings
 from tests.integration.test_billing_service import day, employer_changed, priced_list
-from tests.integration.test_pricing_service import wait_outbox_drained
+from tests.integration.test_pricing_service import publish, wait_outbox_drained
 from tests.support.kafka import eventually
 from tests.support.tokens import TokenMint
 from tests.support.xlsx import EMPLOYER_NO, build_list, sample_row
@@ -188,22 +186,6 @@ async def start_services(
     return dict(zip(names, started, strict=True))
 
 
-async def send(bootstrap: str, prefix: str, events: Sequence[Envelope], **headers: str) -> None:
-    """Put events on the broker as their producing service would (with trace headers)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
-    await producer.start()
-    try:
-        for event in events:
-            await producer.send_and_wait(
-                prefix + event.TOPIC,
-                event.model_dump_json().encode(),
-                key=event.partition_key().encode(),
-                headers=[(k, v.encode()) for k, v in headers.items()],
-            )
-    finally:
-        await producer.stop()
-
-
 async def count(runtime: Runtime, sql: str, *args: Any) -> int:
     assert runtime.pool is not None
     return int(await runtime.pool.fetchval(sql, *args))
@@ -335,7 +317,7 @@ async def test_one_upload_is_one_trace_through_every_service_to_its_invoice(
         start_runtime, prefix, tmp_path, PATH, mint=mint, exporter=exporter
     )
     # the employer as auth announces it, and the business day as the clock does
-    await send(bootstrap, prefix, [employer_changed(), day(date(2025, 4, 10))])
+    await publish(bootstrap, prefix, [employer_changed(), day(date(2025, 4, 10))])
     for name in ("intake", "pricing", "billing", "dunning"):
         await until(runtimes[name], "SELECT count(*) FROM employers", 1, f"{name}'s employer")
     for name in ("intake", "billing", "dunning"):
@@ -527,7 +509,7 @@ async def test_an_invoice_of_the_daily_run_links_to_the_traces_of_its_lists(
         exporter=exporter,
     )
     billing = runtimes["billing"]
-    await send(bootstrap, prefix, [employer_changed(), day(date(2025, 2, 10))])
+    await publish(bootstrap, prefix, [employer_changed(), day(date(2025, 2, 10))])
     await until(billing, "SELECT count(*) FROM business_day", 1, "the business day")
 
     # pricing's spans, as pricing would have sent them: one trace for the list ...
@@ -536,13 +518,13 @@ async def test_an_invoice_of_the_daily_run_links_to_the_traces_of_its_lists(
     at_pricing = tracer.get_tracer("test-pricing")
     _, january = priced_list("2025-01", ["100.00", "50.00"], at=datetime(2025, 2, 10, tzinfo=UTC))
     with at_pricing.start_as_current_span("pricing publishes the January list") as list_span:
-        await send(bootstrap, prefix, january, **inject())
+        await publish(bootstrap, prefix, january, **inject())
     await until(billing, "SELECT count(*) FROM priced_lists WHERE complete", 1, "the list")
     assert await count(billing, "SELECT count(*) FROM invoices") == 0  # waits for March
 
     # ... and another for the clock's day: the cut-off date issues the invoice
     with at_pricing.start_as_current_span("the clock starts 30 April") as clock_span:
-        await send(bootstrap, prefix, [day(date(2025, 4, 30))], **inject())
+        await publish(bootstrap, prefix, [day(date(2025, 4, 30))], **inject())
     await until(billing, "SELECT count(*) FROM invoices", 1, "the collective invoice")
     await wait_outbox_drained(billing)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
@@ -62,7 +63,8 @@ def checked(upload: uuid.UUID, row_count: int, status: str = "ok") -> ListChecke
     return list_checked(upload, employer_no=EMPLOYER, row_count=row_count, status=status)
 
 
-async def publish(bootstrap: str, prefix: str, events: list[Envelope]) -> None:
+async def publish(bootstrap: str, prefix: str, events: Sequence[Envelope], **headers: str) -> None:
+    """Put events on the broker as their producing service would (`headers`: e.g. trace)."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
     await producer.start()
     try:
@@ -71,6 +73,7 @@ async def publish(bootstrap: str, prefix: str, events: list[Envelope]) -> None:
                 prefix + event.TOPIC,
                 event.model_dump_json().encode(),
                 key=event.partition_key().encode(),
+                headers=[(k, v.encode()) for k, v in headers.items()] or None,
             )
     finally:
         await producer.stop()
