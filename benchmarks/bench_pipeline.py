@@ -66,6 +66,31 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def machine_cpu() -> dict[str, float]:
+    """CPU seconds used so far by the database server, the broker and the whole machine
+    (busy time of all cores), to tell the services' share from the infrastructure's."""
+    hz = os.sysconf("SC_CLK_TCK")
+    used = {"postgres": 0.0, "broker": 0.0}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().split(b"\0")[0].decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        seconds = (int(fields[11]) + int(fields[12])) / hz
+        name = Path(cmdline).name
+        if name.startswith("postgres") or stat[stat.index("(") + 1 :].startswith("postgres"):
+            used["postgres"] += seconds
+        elif name.startswith("tansu"):
+            used["broker"] += seconds
+    ticks = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    used["machine"] = (sum(ticks) - ticks[3] - ticks[4]) / hz
+    return used
+
+
 def lists_of(
     employers: int, rows: int, seed: int, first_no: int
 ) -> tuple[Any, dict[int, list[dict[str, Any]]]]:
@@ -88,6 +113,17 @@ def lists_of(
         if made is not None:
             rows_of.append(made[0])
     return world, by_employer
+
+
+async def _events_by_topic(h: Harness) -> dict[str, int]:
+    assert h.pool is not None
+    counts: dict[str, int] = {}
+    for service in SERVICE_NAMES:
+        for row in await h.pool.fetch(
+            f"SELECT topic, count(*) AS n FROM {service}.outbox GROUP BY topic"
+        ):
+            counts[row["topic"]] = counts.get(row["topic"], 0) + row["n"]
+    return counts
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -161,6 +197,8 @@ async def month(h: Harness, args: argparse.Namespace, state: dict[str, Any]) -> 
     total = sum(len(r) for r in lists.values())
     pids = {n: int(state["services"][n]["pid"]) for n in SERVICE_NAMES}
     cpu0 = {n: cpu_seconds(p) for n, p in pids.items()}
+    infra0 = machine_cpu()
+    events0 = await _events_by_topic(h)
     assert h.pool is not None
     t0 = await h.pool.fetchval("SELECT clock_timestamp()")
     wall0 = time.monotonic()
@@ -178,6 +216,8 @@ async def month(h: Harness, args: argparse.Namespace, state: dict[str, Any]) -> 
             break
         await asyncio.sleep(0.2)
     cpu1 = {n: cpu_seconds(p) for n, p in pids.items()}
+    infra1 = machine_cpu()
+    events1 = await _events_by_topic(h)
     # When each service wrote its last event of the month (outbox rows carry the database's
     # clock; the events' own `occurred_at` is their cause's time).
     last_of = "SELECT max(created_at) FROM {}.outbox WHERE topic LIKE $1"
@@ -210,6 +250,19 @@ async def month(h: Harness, args: argparse.Namespace, state: dict[str, Any]) -> 
     for n in SERVICE_NAMES:
         used = cpu1[n] - cpu0[n]
         print(f"| {n} | {used:.1f} | {used / total * 1e6:,.0f} |")
+    services = sum(cpu1[n] - cpu0[n] for n in SERVICE_NAMES)
+    others = {k: infra1[k] - infra0[k] for k in ("postgres", "broker")}
+    rest = infra1["machine"] - infra0["machine"] - services - sum(others.values())
+    for n, used in [*others.items(), ("everything else (this benchmark, the OS)", rest)]:
+        print(f"| {n} | {used:.1f} | {used / total * 1e6:,.0f} |")
+    whole = infra1["machine"] - infra0["machine"]
+    print(f"| **the machine** | **{whole:.1f}** | **{whole / total * 1e6:,.0f}** |")
+    print("\n| events published in the month | count | per row |")
+    print("| --- | --- | --- |")
+    for topic, n in sorted(events1.items()):
+        published = n - events0.get(topic, 0)
+        if published:
+            print(f"| {topic} | {published:,} | {published / total:.2f} |")
     print(f"\n(load average at the end: {os.getloadavg()[0]:.2f}; {os.cpu_count()} cores)")
 
 

@@ -24,6 +24,7 @@ from contracts.events.billing import (
     InvoiceDuePayload,
 )
 from contracts.events.clock import DayStarted, DayStartedPayload
+from contracts.events.coverage import CoverageChanged
 from contracts.events.dunning import AffiliationTerminated, DunningFeeCharged, ReminderEscalated
 from contracts.events.intake import ListChecked, ListCheckedPayload
 from services.auth.demo import DEMO_EMPLOYER
@@ -37,6 +38,9 @@ from tests.support.tokens import TokenMint
 
 EMPLOYER = 1001
 NOW = datetime(2025, 4, 10, 8, 0, tzinfo=UTC)
+CHANGED_EXAMPLE = (
+    Path(__file__).resolve().parents[2] / "contracts/examples/coverage.changed.v1/started-s1.json"
+).read_text()
 
 
 def day(d: date) -> DayStarted:
@@ -438,3 +442,29 @@ async def test_without_smtp_server_notices_stay_pending_and_the_operator_sees_wh
         ("termination", "labour_office", 0),
     ]
     assert (await service.client.get("/notifications", headers=service.employer)).status_code == 403
+
+
+async def test_events_without_rules_yet_are_parked_once_each_in_one_batch(
+    service: Dunning,
+) -> None:
+    """`coverage.changed` (one per row of a worker's first list) is parked, not dropped:
+    every event once, the same event sent twice still once, the body as it was sent."""
+    template = CoverageChanged.model_validate_json(CHANGED_EXAMPLE)
+    changes = [
+        template.model_copy(update={"event_id": uuid.uuid4(), "employer_no": EMPLOYER})
+        for _ in range(300)
+    ]
+    await service.send(*changes, changes[0], changes[7])
+
+    async def parked() -> bool:
+        n = await service.fetchval(
+            "SELECT count(*) FROM parked_events WHERE topic = $1", CoverageChanged.TOPIC
+        )
+        return int(n) >= len(changes)
+
+    await eventually(parked, timeout=30, what="the parked changes")
+    assert await service.fetchval("SELECT count(*) FROM parked_events") == len(changes)
+    body = await service.fetchval(
+        "SELECT body FROM parked_events WHERE event_id = $1", changes[7].event_id
+    )
+    assert CoverageChanged.model_validate_json(body) == changes[7]
