@@ -253,14 +253,14 @@ async def month(h: Harness, args: argparse.Namespace, state: dict[str, Any]) -> 
     services = sum(cpu1[n] - cpu0[n] for n in SERVICE_NAMES)
     others = {k: infra1[k] - infra0[k] for k in ("postgres", "broker")}
     rest = infra1["machine"] - infra0["machine"] - services - sum(others.values())
-    for n, used in [*others.items(), ("everything else (this benchmark, the OS)", rest)]:
-        print(f"| {n} | {used:.1f} | {used / total * 1e6:,.0f} |")
+    for label, used in [*others.items(), ("everything else (this benchmark, the OS)", rest)]:
+        print(f"| {label} | {used:.1f} | {used / total * 1e6:,.0f} |")
     whole = infra1["machine"] - infra0["machine"]
     print(f"| **the machine** | **{whole:.1f}** | **{whole / total * 1e6:,.0f}** |")
     print("\n| events published in the month | count | per row |")
     print("| --- | --- | --- |")
-    for topic, n in sorted(events1.items()):
-        published = n - events0.get(topic, 0)
+    for topic, count in sorted(events1.items()):
+        published = count - events0.get(topic, 0)
         if published:
             print(f"| {topic} | {published:,} | {published / total:.2f} |")
     print(f"\n(load average at the end: {os.getloadavg()[0]:.2f}; {os.cpu_count()} cores)")
