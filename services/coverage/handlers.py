@@ -304,6 +304,10 @@ def _count_change(change: str, rule: str, metrics: Metrics) -> None:
     metrics.coverage_changes.labels(change, rule).inc()
 
 
-SUBSCRIPTIONS: tuple[Subscription, ...] = (Subscription(intake.RowValidated, on_row_validated),)
+#: A worker's state is all a row touches, and a worker's rows share a key: two parts of a
+#: batch at once (issue 5: one process kept a core 60 % busy, waiting on Postgres).
+SUBSCRIPTIONS: tuple[Subscription, ...] = (
+    Subscription(intake.RowValidated, on_row_validated, parallel_by_key=2),
+)
 
 PRODUCES = (coverage.RowAssessed, coverage.CoverageChanged, coverage.CoverageFinding)

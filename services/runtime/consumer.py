@@ -13,6 +13,7 @@ import asyncio
 import logging
 import time
 import uuid
+import zlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -40,6 +41,11 @@ class Subscription:
 
     model: type[Envelope]
     handler: Handler
+    #: The handler's state is per event key (coverage: one worker at one employer): a batch
+    #: is split by key into up to this many parts, handled at the same time, each in its own
+    #: transaction. One key's events stay in one part, in order; while one part waits for
+    #: the database, another computes.
+    parallel_by_key: int = 1
 
     @property
     def topic(self) -> str:
@@ -120,6 +126,24 @@ class Consumer:
             raise UndecodableEvent(
                 f"not a valid {self.topic} event: {exc.error_count()} errors"
             ) from exc
+
+    async def handle(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        """Handle a batch of the broker's records of this subscription's topic, in parts by
+        key where the subscription allows it (`Subscription.parallel_by_key`); returns once
+        every part is handled (so that offsets commit), raising the first part's error."""
+        parts = self.subscription.parallel_by_key
+        if parts <= 1 or len(records) < 2 * parts:
+            await self.handle_batch(records)
+            return
+        split: list[list[ConsumerRecord[bytes, bytes]]] = [[] for _ in range(parts)]
+        for record in records:
+            split[zlib.crc32(record.key or b"") % parts].append(record)
+        outcomes = await asyncio.gather(
+            *(self.handle_batch(part) for part in split if part), return_exceptions=True
+        )
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome  # not acknowledged: the whole batch comes again (inbox dedups)
 
     async def handle_batch(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
         """Handle `records` exactly once each (effects), then return so offsets commit."""

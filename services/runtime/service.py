@@ -277,7 +277,7 @@ class Runtime:
             for record in records:  # order within each partition is kept
                 per_topic.setdefault(record.topic, []).append(record)
             for topic, batch in per_topic.items():
-                await by_topic[topic].handle_batch(batch)
+                await by_topic[topic].handle(batch)
             await msg.ack()
 
         subscriber(on_batch)

@@ -46,7 +46,9 @@ class PoisonError(Exception):
     """The probe refuses a poison event until it is repaired."""
 
 
-def probe_spec(instance: str = "a", *, name: str = "probe") -> ServiceSpec:
+def probe_spec(
+    instance: str = "a", *, name: str = "probe", parallel_by_key: int = 1
+) -> ServiceSpec:
     folder = Path(tempfile.mkdtemp(prefix="probe-migrations-"))
     (folder / "0001_probe.sql").write_text(PROBE_SQL)
 
@@ -69,6 +71,6 @@ def probe_spec(instance: str = "a", *, name: str = "probe") -> ServiceSpec:
     return ServiceSpec(
         name=name,
         migrations=folder,
-        subscriptions=(Subscription(Ping, handle),),
+        subscriptions=(Subscription(Ping, handle, parallel_by_key=parallel_by_key),),
         produces=(Ping,),
     )
