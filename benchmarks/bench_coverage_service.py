@@ -154,12 +154,17 @@ async def run(
     description: str,
     seed: int = 5,
     dump: Path | None = None,
+    parts: int | None = None,
 ) -> None:
     name, dsn = await create_database(admin_dsn)
     prefix = f"b{uuid.uuid4().hex[:8]}."
-    runtime = Runtime(
-        spec_of("coverage"), Settings(topic_prefix=prefix), dsn=dsn, bootstrap=bootstrap
-    )
+    spec = spec_of("coverage")
+    if parts is not None:  # to compare: the batch in `parts` parts at once (the service: 2)
+        spec = replace(
+            spec,
+            subscriptions=tuple(replace(s, parallel_by_key=parts) for s in spec.subscriptions),
+        )
+    runtime = Runtime(spec, Settings(topic_prefix=prefix), dsn=dsn, bootstrap=bootstrap)
     children: list[subprocess.Popen[bytes]] = []
     try:
         seeded = await seed_history(dsn, workers)
@@ -237,6 +242,8 @@ async def run(
         print(f"{'workers in the database (history + new)':56} | {workers_now:<30,} |")
         print(f"{'rows of the March list':56} | {n:<30,} |")
         print(f"{'service processes (one consumer-group member each)':56} | {instances:<30} |")
+        in_parts = runtime.spec.subscriptions[0].parallel_by_key if instances == 1 else "-"
+        print(f"{'parts of a batch handled at once (parallel_by_key)':56} | {in_parts:<30} |")
         verdict = "met" if rate >= 5000 else "MISSED"
         print(
             f"{'first row assessed -> last row-assessed published (DB)':56} | "
@@ -279,6 +286,9 @@ def main() -> None:
     )
     parser.add_argument("--seed", type=int, default=5, help="ids of the list's rows and events")
     parser.add_argument(
+        "--parts", type=int, help="parts of a batch at once (default: the service's setting)"
+    )
+    parser.add_argument(
         "--dump", type=Path, help="write the published events here (JSON lines, by event id)"
     )
     args = parser.parse_args()
@@ -297,6 +307,7 @@ def main() -> None:
                 description,
                 args.seed,
                 args.dump,
+                args.parts,
             )
         )
 
