@@ -590,7 +590,10 @@ A year at the foundation against the running suite (the embedded one of `bvgconn
 DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS with the services' ports from BVG_HTTP_PORT_BASE):
 affiliates synthetic employers, sends their monthly lists (portal and connector), imports the
 bank's camt.054 payments and moves the business clock day by day, then prints a summary and
-checks the invariants against its own ground truth. Exit status 1 if one is broken."""
+checks the invariants against its own ground truth. The lists carry entries and exits,
+interruptions of uncertain length (Art. 5, and a few forgotten follow-up exits), corrections
+of earlier months, IV decisions, two assignments in a month and months off ill; some lists
+are faulty or late, some employers never pay. Exit status 1 if an invariant is broken."""
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

@@ -104,8 +104,10 @@ class Knowledge:
     #: Follow-up exits forgotten (Art. 5.2): the period of the list that lacks it → how.
     forgotten: dict[str, FollowUp] = field(default_factory=dict)
 
-    def remember(self, row: dict[str, Any], period: str) -> None:
-        """The row's worker data, assignments and declarations, as coverage keeps them."""
+    def remember(self, row: dict[str, Any], period: str) -> bool:
+        """The row's worker data, assignments and declarations, as coverage keeps them;
+        whether the row changed the IV degree."""
+        changed = False
         newer = period >= self.latest
         degree = int(row["invalidity_degree"])
         if self.invalidity_degree is None:
@@ -116,6 +118,7 @@ class Knowledge:
             if degree != current:
                 # Reading (coverage): a degree reported in a list applies from its period.
                 changes.append(coverage.InvalidityChange(first_day(period), degree))
+                changed = True
         self.latest = max(self.latest, period)
         for assignment in assignments_of(row):
             known = self.assignments.get(assignment.start)
@@ -130,6 +133,7 @@ class Knowledge:
             self.declarations[(period, code)] = coverage.Declaration(
                 PayPeriod.parse(period), code, day
             )
+        return changed
 
     def worker(self, worker: SimWorker) -> coverage.Worker:
         return coverage.Worker(
@@ -338,8 +342,7 @@ def _work_row(
     row.update(hours=str(hours), base_wage=str(wage), **_assignment_fields(current, period, worker))
     if len(stints) > 1:
         row["assignments"] = [_detail(s, period) for s in stints]
-    changes_before = len(known.invalidity_changes)
-    known.remember(row, period)
+    changed = known.remember(row, period)
     tentative = known.timeline(worker)
     last = last_day(period)
     code: int | None = None
@@ -380,16 +383,7 @@ def _work_row(
         if code == 2:  # only an exit changes the assignment (E2); other codes do not
             derived = known.timeline(worker)
     kind: RowKind = "multi" if len(stints) > 1 else "absence" if absent else "work"
-    return _priced(
-        employer,
-        worker,
-        period,
-        known,
-        row,
-        derived,
-        kind,
-        changed=len(known.invalidity_changes) > changes_before,
-    )
+    return _priced(employer, worker, period, known, row, kind, derived=derived, changed=changed)
 
 
 #: Art. 5.2's example dates the exit on the interruption's first day; coverage proposes it.
@@ -431,18 +425,8 @@ def _interruption_row(
     else:
         row["mutation_code"] = 4
         kind = "interruption" if what == "report" else "interruption_again"
-    changes_before = len(known.invalidity_changes)
-    known.remember(row, period)
-    return _priced(
-        employer,
-        worker,
-        period,
-        known,
-        row,
-        known.timeline(worker),
-        kind,
-        changed=len(known.invalidity_changes) > changes_before,
-    )
+    changed = known.remember(row, period)
+    return _priced(employer, worker, period, known, row, kind, changed=changed)
 
 
 def _correction_row(
@@ -461,16 +445,7 @@ def _correction_row(
     row["hours"] = str(-correction.hours.quantize(_CENT))
     row["base_wage"] = str(-(correction.hours * hourly).quantize(_CENT))
     known.remember(row, period)
-    return _priced(
-        employer,
-        worker,
-        period,
-        known,
-        row,
-        known.timeline(worker),
-        "correction",
-        corrects=correction,
-    )
+    return _priced(employer, worker, period, known, row, "correction", corrects=correction)
 
 
 def _priced(
@@ -479,9 +454,9 @@ def _priced(
     period: str,
     known: Knowledge,
     row: dict[str, Any],
-    derived: coverage.Timeline,
     kind: RowKind,
     *,
+    derived: coverage.Timeline | None = None,
     changed: bool = False,
     corrects: Correction | None = None,
 ) -> tuple[dict[str, Any], ExpectedRow]:
@@ -493,6 +468,8 @@ def _priced(
     hours, wage = Decimal(row["hours"]), Decimal(row["base_wage"])
     degree = int(row["invalidity_degree"])
     judged = PayPeriod.parse(corrects.period if corrects is not None else period)
+    if derived is None:
+        derived = known.timeline(worker)
     part = coverage.insured_part(derived, judged, abs(hours))
     sign = Decimal(-1) if hours < 0 else Decimal(1)
     insured_hours = sign * part.insured_hours if part.insured_days > 0 else _NONE
