@@ -532,7 +532,10 @@ Price pay-period rows offline (RULES §2-§5). Reads JSON lines on stdin, one ro
    "base_wage": "4895.25", "invalidity_degree": 0, "employer_share": "0.5"}
 hours and base_wage as decimal strings or JSON numbers (both negative for a correction);
 invalidity_degree (IV degree, whole %, default 0) and employer_share (the employer's
-fraction of the premium, 0.5-1, default 0.5) are optional.
+fraction of the premium, 0.5-1, default 0.5) are optional. So is insured_hours: of a
+partly insured month, the hours that fall into the insured days (coverage's insured part,
+as the pricing service gets it), with the sign of hours and not above them; "0" means not
+insured (not_subject_reason "not_insured"); absent or null, every hour is insured.
 Writes one JSON line per row, in input order: the input's fields plus bvg_age, subject,
 not_subject_reason, hourly_base_wage, insured_hourly_wage, insured_wage (J), rate,
 premium_total (I), employer_share, employee_share, savings_part, parameter_version. Money is
@@ -593,7 +596,10 @@ A year at the foundation against the running suite (the embedded one of `bvgconn
 DATABASE_URL / KAFKA_BOOTSTRAP_SERVERS with the services' ports from BVG_HTTP_PORT_BASE):
 affiliates synthetic employers, sends their monthly lists (portal and connector), imports the
 bank's camt.054 payments and moves the business clock day by day, then prints a summary and
-checks the invariants against its own ground truth. Exit status 1 if one is broken."""
+checks the invariants against its own ground truth. The lists carry entries and exits,
+interruptions of uncertain length (Art. 5, and a few forgotten follow-up exits), corrections
+of earlier months, IV decisions, two assignments in a month and months off ill; some lists
+are faulty or late, some employers never pay. Exit status 1 if an invariant is broken."""
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:

@@ -5,7 +5,8 @@ guidelines leave room is a named constant marked *Reading*, so that it can chang
 
 - `timeline(worker, assignments)` → work weeks, interruptions and coverage periods.
 - `compare_declarations(timeline, declarations, through=...)` → what the lists got wrong.
-- `insured_part(timeline, period, hours)` → the insured part of one pay period.
+- `insured_part(timeline, period, hours)` → the insured part of one pay period;
+  `corrected_period(assignments, period)` → the period a correction row corrects.
 
 Readings that live in the logic rather than in a constant:
 - S1 holds for any assignment with the flag (RULES §6; Art. 3.2a says "des ersten Einsatzes").
@@ -914,6 +915,26 @@ def _unexpected(d: Declaration, what: Literal["entry", "exit"], article: str) ->
 
 
 # --- the insured part of a pay period (Art. 2.3, 13-16) -------------------------------------
+
+
+def corrected_period(assignments: Iterable[Assignment], period: PayPeriod) -> PayPeriod:
+    """The pay period a correction row (negative hours, RULES §3) in the list of `period`
+    corrects, judged by the row's own assignments (columns W-X or sheet `Einsätze`).
+
+    Reading (RULES §3 "a correction of an earlier period"; TEMPLATE has no column that names
+    it, and one row per worker means a worker who still works sends no correction row): the
+    latest period, up to `period`, in which one of the row's assignments has a day — `period`
+    itself while one goes on; `period` too when none has a day up to it.
+    """
+    latest: PayPeriod | None = None
+    last = period.last_day
+    for a in assignments:
+        if a.start > last:
+            continue
+        day = last if a.end is None or a.end > last else a.end
+        if latest is None or PayPeriod.of(day) > latest:
+            latest = PayPeriod.of(day)
+    return period if latest is None else latest
 
 
 def insured_part(

@@ -35,6 +35,7 @@ from .domain import (
     InvalidityChange,
     Worker,
     compare_declarations,
+    corrected_period,
     insured_part,
     timeline,
 )
@@ -84,7 +85,9 @@ def assess(uow: UnitOfWork, state: store.WorkerState, event: intake.RowValidated
         derived = timeline(
             state.worker, [a for a, _ in state.assignments.values()], as_of=latest.last_day
         )
-        part = insured_part(derived, period, abs(p.hours))
+        # A correction row is judged on the month it corrects (RULES §3).
+        judged = corrected_period(_assignments_of(p), period) if p.hours < 0 else period
+        part = insured_part(derived, judged, abs(p.hours))
     except CoverageError as error:
         state.restore(before)
         _publish_rejection(uow, event, error)

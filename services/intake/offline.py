@@ -26,7 +26,14 @@ from typing import Any, TextIO
 
 from contracts.values import Language
 from services.coverage.calendar import PayPeriod
-from services.coverage.domain import Assignment, CoverageError, Worker, insured_part, timeline
+from services.coverage.domain import (
+    Assignment,
+    CoverageError,
+    Worker,
+    corrected_period,
+    insured_part,
+    timeline,
+)
 from services.intake.domain import CheckedList, CheckedRow, declared_findings
 from services.intake.model import Finding
 from services.pricing.domain import PricingError, RowInput, Sex, price
@@ -100,12 +107,14 @@ def declared_warnings(row: CheckedRow, period: PayPeriod) -> list[Finding]:
     birth_date = _day(values["birth_date"])
     degree = _whole(values["invalidity_degree"])
     try:
+        assignments = _assignments(values)
         derived = timeline(
             Worker(birth_date=birth_date, sex=sex, invalidity_degree=degree),
-            _assignments(values),
+            assignments,
             as_of=period.last_day,
         )
-        part = insured_part(derived, period, abs(hours))
+        judged = corrected_period(assignments, period) if hours < 0 else period
+        part = insured_part(derived, judged, abs(hours))
         sign = Decimal(-1) if hours < 0 else Decimal(1)  # a correction: the same part, negative
         priced = price(
             RowInput(

@@ -56,7 +56,7 @@ def run(stdin: TextIO, stdout: TextIO) -> int:
         if not line or line.isspace():
             continue
         try:
-            pending.append(_price_line(line))
+            pending.append(price_line(line))
         except PricingError as exc:
             failed = True
             error = {"line": number, "error": {"code": exc.code, "message": exc.message}}
@@ -69,7 +69,11 @@ def run(stdin: TextIO, stdout: TextIO) -> int:
     return 1 if failed else 0
 
 
-def _price_line(line: str) -> str:
+def price_line(line: str) -> str:
+    """One input line priced: the output line the command writes for it (newline included).
+
+    Raises PricingError for a line that cannot be priced (the command writes an error line).
+    """
     try:
         fields = _DECODER.decode(line)
     except (ValueError, RecursionError) as exc:
@@ -118,6 +122,7 @@ def _row_input(fields: dict[str, Any]) -> RowInput:
     checked_sex: Sex = "M" if sex == "M" else "F"
     degree = fields.get("invalidity_degree")
     share = fields.get("employer_share")
+    insured = fields.get("insured_hours")
     return RowInput(
         year=int(matched[1]),
         month=int(matched[2]),
@@ -126,6 +131,8 @@ def _row_input(fields: dict[str, Any]) -> RowInput:
         hours=_decimal(fields, "hours"),
         base_wage=_decimal(fields, "base_wage"),
         invalidity_degree=0 if degree is None else _whole_percent(degree),
+        # Issue 5: the insured hours of a partly insured month; absent or null: all hours.
+        insured_hours=None if insured is None else _decimal(fields, "insured_hours"),
         employer_share=(
             RowInput.employer_share if share is None else _decimal(fields, "employer_share")
         ),

@@ -1,7 +1,12 @@
 """The invariants of a simulated year, checked against the simulation's own ground truth.
 
-1. Every contribution due is invoiced exactly once and equals the offline price of its row.
-2. Every coverage period equals `bvgconnect coverage explain` of what the lists told.
+1. Every contribution due is invoiced exactly once and equals the offline price of its row
+   (`bvgconnect price`'s line function with the row's insured hours), corrections of earlier
+   months included; every list whose rows the foundation had to correct carries the fee of
+   Art. 24 (CHF 10 a row), and no other list does.
+2. Every coverage period equals `bvgconnect coverage explain` of what the lists told; coverage
+   found the missing follow-up exit after a reported interruption (Art. 5.2) for exactly the
+   workers whose employer forgot it, wherever a later row of theirs let it see that.
 3. Every overdue invoice is on its ladder at the step its dates demand; every ladder closes
    when the list or the payment arrives; a list never delivered has its data case.
 4. Every termination produced its three notices (2nd reminder to the association, the
@@ -22,10 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 from services.coverage import offline
 from services.dunning import domain as dunning
+from services.pricing.handlers import CORRECTION_FEE_PER_ROW
 from services.runtime.dlq import list_entries
 
 from .harness import UNPUBLISHED
-from .truth import explain_input
+from .truth import expected_follow_up_findings, explain_input
 from .world import World
 
 if TYPE_CHECKING:
@@ -47,7 +53,9 @@ async def check_invariants(
     summary: dict[str, Any] = {}
     async with h.pool.acquire() as conn:
         await _contributions(conn, world, ledger, failures, summary)
+        await _correction_fees(conn, world, ledger, failures, summary)
         await _coverage(conn, world, ledger, failures, summary)
+        await _follow_up_findings(conn, world, ledger, failures, summary)
         await _ladders(conn, world, ledger, final_day, failures, summary)
         await _notices_and_leftovers(conn, h, world, failures, summary)
     return failures, summary
@@ -80,8 +88,7 @@ async def _contributions(
     wrong = missing = doubled = 0
     due = Decimal(0)
     for (employer_no, period), rows in sorted(ledger.expected.items()):
-        ended = ledger.ended.get(employer_no)
-        if ended is not None and period > ended.isoformat()[:7]:
+        if _after_end(ledger, employer_no, period):
             continue
         for row in rows:
             due += row.premium_total
@@ -121,8 +128,56 @@ async def _contributions(
         if n > 5:
             failures.append(f"… {n} contributions {label} in all")
     summary["contributions due (rules)"] = f"CHF {due:,.2f}"
-    corrected = sum(r.corrected for rows in ledger.expected.values() for r in rows)
-    summary["rows declared otherwise than computed"] = str(corrected)
+    credited = [
+        r.premium_total
+        for (employer_no, period), rows in ledger.expected.items()
+        if not _after_end(ledger, employer_no, period)
+        for r in rows
+        if r.kind == "correction"
+    ]
+    summary["correction rows (negative hours), credited"] = (
+        f"{len(credited)}, CHF {sum(credited, Decimal(0)):,.2f}"
+    )
+
+
+def _after_end(ledger: Ledger, employer_no: int, period: str) -> bool:
+    ended = ledger.ended.get(employer_no)
+    return ended is not None and period > ended.isoformat()[:7]
+
+
+async def _correction_fees(
+    conn: Any, world: World, ledger: Ledger, failures: list[str], summary: dict[str, Any]
+) -> None:
+    """Art. 24 (RULES §10): CHF 10 per row whose I or J the foundation corrects, per list."""
+    charged = {
+        (r["employer_no"], r["period"]): r["amount"]
+        for r in await conn.fetch(
+            "SELECT employer_no, period, sum(amount) AS amount FROM billing.pending_lines "
+            "WHERE kind = 'fee' AND description LIKE 'Art. 24:%' "
+            "AND employer_no = ANY($1::int[]) GROUP BY 1, 2",
+            [e.employer_no for e in world.employers],
+        )
+    }
+    due: dict[tuple[int, str], Decimal] = {}
+    for (employer_no, period), rows in ledger.expected.items():
+        corrected = sum(r.corrected for r in rows)
+        if corrected and not _after_end(ledger, employer_no, period):
+            due[(employer_no, period)] = CORRECTION_FEE_PER_ROW * corrected
+    wrong = 0
+    for key in sorted(set(due) | set(charged)):
+        if due.get(key, Decimal(0)) != charged.get(key, Decimal(0)):
+            wrong += 1
+            if wrong <= 5:
+                failures.append(
+                    f"correction fee of {key[0]} {key[1]}: CHF {charged.get(key, 0)} charged, "
+                    f"the rules give CHF {due.get(key, 0)}"
+                )
+    if wrong > 5:
+        failures.append(f"… {wrong} lists' correction fees wrong in all")
+    corrected_rows = sum(due.values(), Decimal(0)) / CORRECTION_FEE_PER_ROW
+    summary["rows corrected by the foundation, fees (Art. 24)"] = (
+        f"{corrected_rows:.0f}, CHF {sum(charged.values(), Decimal(0)):,.2f}"
+    )
 
 
 async def _coverage(
@@ -170,6 +225,46 @@ async def _coverage(
                 )
     if differ > 5:
         failures.append(f"… {differ} workers' coverage differs from explain in all")
+
+
+#: Every `interruption.follow_up_missing` finding coverage published for the employers.
+_FOLLOW_UP_FINDINGS = """
+SELECT (e ->> 'employer_no')::int AS employer_no, e -> 'payload' ->> 'ahv' AS ahv,
+       e -> 'payload' ->> 'period' AS period
+FROM (SELECT convert_from(value, 'UTF8')::jsonb AS e FROM coverage.outbox
+      WHERE topic = 'coverage.finding.v1') AS findings
+WHERE e -> 'payload' ->> 'code' = 'interruption.follow_up_missing'
+  AND (e ->> 'employer_no')::int = ANY($1::int[])
+"""
+
+
+async def _follow_up_findings(
+    conn: Any, world: World, ledger: Ledger, failures: list[str], summary: dict[str, Any]
+) -> None:
+    """Art. 5.2: the exit after a reported interruption missing is a task for the employer;
+    coverage's finding names the list that lacks it. Coverage compares declarations when a
+    row of the worker arrives, so a follow-up forgotten by leaving the worker out is found
+    once the worker is listed again; until then it is counted as unseen (a limit of the
+    service, not of the employer's duty)."""
+    found = {
+        (r["employer_no"], r["ahv"], r["period"])
+        for r in await conn.fetch(_FOLLOW_UP_FINDINGS, [e.employer_no for e in world.employers])
+    }
+    expected, unseen = expected_follow_up_findings(world, ledger.knowledge)
+    serial = {w.ahv: w.serial for w in world.workers}
+    for employer_no, ahv, period in sorted(expected - found):
+        failures.append(
+            f"no interruption.follow_up_missing for worker #{serial[ahv]} at {employer_no}, "
+            f"whose exit the list of {period} lacks"
+        )
+    for employer_no, ahv, period in sorted(found - expected):
+        failures.append(
+            f"interruption.follow_up_missing for worker #{serial.get(ahv, '?')} at "
+            f"{employer_no} ({period}), whose employer did not forget the exit"
+        )
+    summary["follow-up findings (expected / found; unseen, no later row)"] = (
+        f"{len(expected)} / {len(found)}; {len(unseen)}"
+    )
 
 
 def _spans(periods: list[dict[str, Any]]) -> str:

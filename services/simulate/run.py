@@ -254,12 +254,28 @@ def _print_summary(
         f"{len(world.workers)} workers, seed {world.seed}\n"
     )
     w(f"wall time {elapsed:.1f} s (waiting for the suite to settle: {quiet_s:.1f} s)\n\n")
+    rows = [r for listed in ledger.expected.values() for r in listed]
+    made = Counter(r.kind for r in rows)
+    forgotten = Counter(
+        how for known in ledger.knowledge.values() for how in known.forgotten.values()
+    )
     table = [
         (
             "lists sent (ok / faulty first / late)",
             f"{ledger.lists['sent']} / {ledger.lists['faulty']} / {ledger.lists['late']}",
         ),
         ("rows in lists in force", str(ledger.rows)),
+        (
+            "interruptions reported (code 4) / exits after them",
+            f"{made['interruption']} / {made['exit_after_interruption']}",
+        ),
+        (
+            "follow-up exits forgotten (left out / code 4 again)",
+            f"{forgotten['omitted']} / {forgotten['repeated']}",
+        ),
+        ("IV degree changes reported", str(sum(r.invalidity_changed for r in rows))),
+        ("rows with two assignments (Einsätze)", str(made["multi"])),
+        ("whole months off ill or after an accident (code 7/5)", str(made["absence"])),
         *[(k, str(v)) for k, v in summary.items()],
         (
             "payments (camt.054 credits)",

@@ -59,6 +59,13 @@ def test_a_quarter_with_services_killed_keeps_every_invariant(tmp_path: Path) ->
         assert killed is not None and killed.group(1) != "none", run.stdout
         assert re.search(r"lists sent \(ok / faulty first / late\)\s+12 / 2 / 1", run.stdout)
         assert re.search(r"terminations\s+1\b", run.stdout), run.stdout
+        # The world's life events: a correction (of a month not insured), an IV decision of
+        # 70 % or more (insurance ends by E5), two assignments in a month, a month off ill.
+        assert re.search(r"correction rows \(negative hours\), credited\s+1, CHF 0.00", run.stdout)
+        assert re.search(r"IV degree changes reported\s+2\b", run.stdout)
+        assert re.search(r"coverage ends by rule\s+.*\bE5 1\b", run.stdout), run.stdout
+        assert re.search(r"rows with two assignments \(Einsätze\)\s+1\b", run.stdout)
+        assert re.search(r"months off ill or after an accident \(code 7/5\)\s+1\b", run.stdout)
         # No personal data in what the simulation prints.
         assert not re.search(r"756\.\d{4}\.\d{4}\.\d{2}", run.stdout)
         # One termination: its three notices reach the mail server (the association's copy

@@ -182,6 +182,47 @@ async def test_a_declared_exit_ends_insurance_by_e2(
     assert await payloads(bootstrap, prefix + CoverageFinding.TOPIC) == []
 
 
+async def test_a_correction_in_a_later_list_is_judged_on_the_month_it_corrects(
+    start_runtime: StartRuntime, bootstrap: str, prefix: str
+) -> None:
+    """RULES §3: negative hours in the list of May correct April, the assignment's last month
+    (insured until its exit on the 18th), although nothing of May is insured."""
+    runtime = await start_runtime(spec_of("coverage"))
+    ended = {
+        "mutation_code": 2,
+        "entry_date": None,
+        "exit_date": "2025-04-18",
+        "assignment_end": "2025-04-18",
+    }
+    entry = row(uuid.uuid4(), "2025-03", 2)  # S1 from 2025-03-03
+    exit_ = row(uuid.uuid4(), "2025-04", 2, **ended, hours="100.00", base_wage="3000.00")
+    correction = row(
+        uuid.uuid4(),
+        "2025-05",
+        2,
+        **ended,
+        hours="-10.00",
+        base_wage="-300.00",
+        premium_total="-10.60",
+        insured_wage="-179.00",
+    )
+    await publish(bootstrap, prefix, [entry, exit_, correction])
+    await wait_for(
+        runtime, "SELECT count(*) FROM outbox WHERE topic = 'coverage.row-assessed.v1'", 3, "rows"
+    )
+    by_period = {p["period"]: p for p in await payloads(bootstrap, prefix + RowAssessed.TOPIC)}
+    may = by_period["2025-05"]
+    assert (may["insured"], may["insured_from"], may["insured_to"]) == (
+        True,
+        "2025-04-01",
+        "2025-04-18",
+    )
+    assert Decimal(may["insured_hours"]) == Decimal("-10.00")
+    changes = {c["rule"] for c in await payloads(bootstrap, prefix + CoverageChanged.TOPIC)}
+    assert changes == {"S1", "E2"}  # the correction repeats the exit: nothing changes
+    assert await payloads(bootstrap, prefix + CoverageFinding.TOPIC) == []
+
+
 async def test_weekly_hours_of_sheet_einsaetze_decide_the_insured_hours(
     start_runtime: StartRuntime, bootstrap: str, prefix: str
 ) -> None:

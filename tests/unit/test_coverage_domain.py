@@ -21,6 +21,7 @@ from services.coverage.domain import (
     Timeline,
     Worker,
     compare_declarations,
+    corrected_period,
     insured_part,
     timeline,
 )
@@ -694,6 +695,35 @@ def test_incomplete_weekly_hours_fall_back_to_working_days() -> None:
     some = {d("2025-04-07"): Decimal(30)}
     part = insured_part(S6_TIMELINE, P(2025, 4), Decimal(160), weekly_hours=some)
     assert part.insured_hours == Decimal("130.91")
+
+
+@pytest.mark.parametrize(
+    ("assignments", "period", "expected"),
+    [
+        pytest.param([A("2025-01-06", "2025-04-18")], P(2025, 6), P(2025, 4), id="ended: its end"),
+        pytest.param([A("2025-01-06", None)], P(2025, 6), P(2025, 6), id="ongoing: the list's"),
+        pytest.param([A("2025-01-06", "2025-06-03")], P(2025, 6), P(2025, 6), id="ends in it"),
+        pytest.param(
+            [A("2025-01-06", "2025-02-14"), A("2025-03-03", "2025-04-30")],
+            P(2025, 6),
+            P(2025, 4),
+            id="Einsätze: the latest",
+        ),
+        pytest.param([A("2025-08-04", None)], P(2025, 6), P(2025, 6), id="none yet: the list's"),
+    ],
+)
+def test_corrected_period_reading(
+    assignments: list[Assignment], period: PayPeriod, expected: PayPeriod
+) -> None:
+    """Reading RULES §3: a correction corrects the row's assignments' latest month."""
+    assert corrected_period(assignments, period) == expected
+
+
+def test_a_correction_of_the_last_month_is_insured_as_that_month() -> None:
+    t = timeline(ADULT, [A("2025-01-06", "2025-04-18", expected_over_13_weeks=True)])
+    assert insured_part(t, P(2025, 6), Decimal(10)).insured_days == 0  # the list's own month
+    part = insured_part(t, corrected_period(t.assignments, P(2025, 6)), Decimal(10))
+    assert (part.insured_days, part.insured_hours) == (18, Decimal("10.00"))
 
 
 # --- properties ---------------------------------------------------------------------------------

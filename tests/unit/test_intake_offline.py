@@ -186,6 +186,16 @@ def test_declared_amounts_that_differ_are_warnings(tmp_path: Path) -> None:
     }
 
 
+def test_a_correction_of_an_ended_assignment_is_judged_on_its_last_month(tmp_path: Path) -> None:
+    """RULES §3: the March list corrects February, the month the S1 assignment ended in; its
+    negative premium and insured wage are what the rules give, so no `declared.*` warning."""
+    listed = rows(2)
+    listed[1].update({"U": -10.0, "V": -300.0, "W": date(2024, 10, 7), "X": date(2025, 2, 14)})
+    listed[1].update({"I": -17.9, "J": -179.0})  # 30.00/h - 12.10 = 17.90 x 10 h; 10 %
+    status, report = validate_json(write(tmp_path, "list.xlsx", build_list(listed)))
+    assert (status, report["status"], report["findings"]) == (0, "ok", [])
+
+
 def test_no_sheet_in_the_chosen_language(tmp_path: Path) -> None:
     content = build_list(rows(1), sheet_name="Liste", extra_sheets=["Notizen"])
     status, report = validate_json(write(tmp_path, "list.xlsx", content), language="fr")

@@ -168,6 +168,50 @@ def test_negative_correction_line() -> None:
     assert (priced["insured_wage"], priced["premium_total"]) == ("-2953.20", "-177.20")
 
 
+@pytest.mark.parametrize(
+    ("insured_hours", "insured_wage", "reason"),
+    [
+        pytest.param("80.25", "1476.60", None, id="issue 5: half the month insured"),
+        pytest.param(80.25, "1476.60", None, id="as a JSON number"),
+        pytest.param("160.5", "2953.20", None, id="every hour insured"),
+        pytest.param(None, "2953.20", None, id="null: every hour"),
+        pytest.param("0", "0.00", "not_insured", id="none insured"),
+    ],
+)
+def test_insured_hours_price_the_insured_part(
+    insured_hours: str | float | None, insured_wage: str, reason: str | None
+) -> None:
+    status, [priced], _ = price_lines(json.dumps({**VALID, "insured_hours": insured_hours}))
+    assert status == 0
+    assert priced["insured_wage"] == insured_wage  # 18.40/h x 80.25 = 1476.60
+    assert priced["not_subject_reason"] == reason
+    assert priced["insured_hours"] == insured_hours  # an input field, kept as written
+
+
+def test_insured_hours_of_a_correction_and_the_input_without_them_unchanged() -> None:
+    correction = {**VALID, "hours": "-160.5", "base_wage": "-4895.25", "insured_hours": "-80.25"}
+    status, lines, _ = price_lines(json.dumps(correction), json.dumps(VALID))
+    assert status == 0
+    assert (lines[0]["insured_wage"], lines[0]["premium_total"]) == ("-1476.60", "-88.60")
+    assert "insured_hours" not in lines[1] and lines[1]["insured_wage"] == "2953.20"
+
+
+@pytest.mark.parametrize(
+    ("insured_hours", "code"),
+    [
+        ("161", "row.insured_hours_invalid"),
+        ("-1", "row.insured_hours_invalid"),
+        ("many", "input.invalid_field"),
+        (True, "input.invalid_field"),
+    ],
+)
+def test_insured_hours_invalid(insured_hours: object, code: str) -> None:
+    status, [error], _ = price_lines(json.dumps({**VALID, "insured_hours": insured_hours}))
+    assert status == 1
+    assert error["error"]["code"] == code
+    assert "insured_hours" in error["error"]["message"].lower().replace(" ", "_")
+
+
 def test_empty_input() -> None:
     assert price_lines() == (0, [], "")
 
@@ -198,5 +242,8 @@ def test_cli_wires_price_and_its_help_names_the_formats() -> None:
     from services.cli import PRICE_HELP, build_parser, cmd_price
 
     assert build_parser().parse_args(["price"]).func is cmd_price
-    for mentioned in ("period", "birth_date", "invalidity_degree", '"0.045"', '"0.00"', "line"):
+    for mentioned in (
+        *("period", "birth_date", "invalidity_degree", "insured_hours"),
+        *('"0.045"', '"0.00"', "line"),
+    ):
         assert mentioned in PRICE_HELP
