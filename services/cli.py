@@ -179,12 +179,6 @@ def cmd_up(args: argparse.Namespace) -> int:
         env = {**os.environ, "DATABASE_URL": dsn, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
         env["BVG_DATA_DIR"] = str(data_dir)
         env["BVG_MIGRATE_ON_START"] = "false"
-        if kafka is not None and "BVG_TOPIC_PARTITIONS" not in os.environ:
-            # One process per service needs one partition per topic. The embedded broker
-            # does the work of every fetch partition by partition, about 50 times a second
-            # per consumer: with 6 partitions an idle suite kept 70 % of a core busy in the
-            # broker alone, with 1 about 19 % (benchmarks/README.md).
-            env["BVG_TOPIC_PARTITIONS"] = "1"
         if not settings.auth_jwks_url and settings.auth_jwks_file is None:
             # Until auth signs people in, the local suite trusts a key of its own folder;
             # `bvgconnect token` issues tokens with it.
