@@ -53,6 +53,56 @@ async def on_row_validated(uow: UnitOfWork, event: Envelope) -> None:
     rows: list[tuple[intake.RowValidated, Any]] = uow.memo.setdefault(_BATCH, [])
     rows.append((event, otel_context.get_current()))
     uow.after_writes(_BATCH, lambda: _assess_batch(uow))
+    p = event.payload
+    uow.defer(store.REMEMBER_LIST_ROW, p.upload_id, p.row_no, p.ahv)
+    upload_id = p.upload_id
+    uow.after_writes(("omitted", upload_id), lambda: _judge_omitted(uow, event, upload_id))
+
+
+async def on_list_checked(uow: UnitOfWork, event: Envelope) -> None:
+    """A delivered list: once all its rows are here too (either order), the workers it left
+    out are judged (`_judge_omitted`). A faulty list is not delivered (Art. 22.1)."""
+    assert isinstance(event, intake.ListChecked)
+    p = event.payload
+    if p.status != "ok":
+        return
+    uow.defer(store.REMEMBER_LIST, p.upload_id, event.employer_no, p.period, p.row_count)
+    upload_id = p.upload_id
+    uow.after_writes(("omitted", upload_id), lambda: _judge_omitted(uow, event, upload_id))
+
+
+#: Reading: a list is compared with the workers of the employer's last three lists before it.
+#: A finding falls due in the list after the month of an end (Art. 9) or after a code 4
+#: (Art. 5.2); each list judges the workers it left out, so three months reach every one.
+OMITTED_LOOKBACK_MONTHS = 3
+
+
+async def _judge_omitted(uow: UnitOfWork, cause: Envelope, upload_id: uuid.UUID) -> None:
+    """The employer's recent workers a delivered list left out, judged through its period:
+    an interruption's missing follow-up (Art. 5.2) or a missing exit is a finding even when
+    the employer simply stops listing the worker. Once per list, when the list is checked
+    and all its rows are in; the worker's state is not changed."""
+    listed = await store.lock_checked_list(uow.conn, upload_id)
+    if listed is None:
+        return
+    employer_no, period = listed
+    states = await store.load(uow.conn, await store.omitted_workers(
+        uow.conn, upload_id, employer_no, period, OMITTED_LOOKBACK_MONTHS
+    ))  # fmt: skip
+    await store.forget_list_rows(uow.conn, upload_id)  # judged once: no longer needed
+    for (_, ahv), state in sorted(states.items()):
+        if state.worker is None:
+            continue
+        try:
+            derived = timeline(
+                state.worker,
+                [a for a, _ in state.assignments.values()],
+                as_of=period.last_day,
+            )
+        except CoverageError:
+            continue  # its rows were refused already, with a finding of their own
+        for finding in compare_declarations(derived, state.declarations.values(), through=period):
+            _publish_omitted_finding(uow, cause, ahv, finding)
 
 
 async def _assess_batch(uow: UnitOfWork) -> None:
@@ -172,6 +222,31 @@ def _publish_finding(uow: UnitOfWork, event: intake.RowValidated, finding: Findi
                 "cost_to_employer": finding.cost_to_employer,
                 "article": finding.article,
             },
+        )
+    )
+
+
+def _publish_omitted_finding(uow: UnitOfWork, cause: Envelope, ahv: str, finding: Finding) -> None:
+    """A finding about a worker the list did not name (same id as from one of its rows)."""
+    uow.publish(
+        coverage.CoverageFinding.model_validate(
+            {
+                "event_id": derived_id(
+                    "finding", cause.employer_no, ahv, finding.code, finding.period
+                ),
+                "occurred_at": cause.occurred_at,
+                "employer_no": cause.employer_no,
+                "correlation_id": cause.correlation_id,
+                "payload": {
+                    "ahv": ahv,
+                    "period": str(finding.period),
+                    "code": finding.code,
+                    "severity": finding.severity,
+                    "message": finding.message,
+                    "cost_to_employer": finding.cost_to_employer,
+                    "article": finding.article,
+                },
+            }
         )
     )
 
@@ -311,6 +386,7 @@ def _count_change(change: str, rule: str, metrics: Metrics) -> None:
 #: batch at once (issue 5: one process kept a core 60 % busy, waiting on Postgres).
 SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription(intake.RowValidated, on_row_validated, parallel_by_key=2),
+    Subscription(intake.ListChecked, on_list_checked),
 )
 
 PRODUCES = (coverage.RowAssessed, coverage.CoverageChanged, coverage.CoverageFinding)

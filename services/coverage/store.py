@@ -227,3 +227,58 @@ SELECT * FROM unnest($29::integer[], $30::text[], $31::date[], $32::date[], $33:
 ON CONFLICT (employer_no, ahv, insured_from) DO UPDATE SET insured_to = EXCLUDED.insured_to,
     start_rule = EXCLUDED.start_rule, end_rule = EXCLUDED.end_rule
 """
+
+
+REMEMBER_LIST_ROW = (
+    "INSERT INTO list_rows (upload_id, row_no, ahv) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+)
+REMEMBER_LIST = (
+    "INSERT INTO checked_lists (upload_id, employer_no, period, row_count) "
+    "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING"
+)
+
+
+async def lock_checked_list(conn: Connection, upload_id: object) -> tuple[int, PayPeriod] | None:
+    """The checked list `upload_id` (employer, period) if it is checked, all its rows are
+    in and its omitted workers were not judged yet; marks it judged. Under a lock of the
+    list taken after this transaction wrote its part: of two transactions (its last rows,
+    its check; two instances too) the second waits for the first's commit, then sees both."""
+    await conn.execute(
+        "SELECT pg_advisory_xact_lock(hashtextextended('coverage-list:' || $1::uuid::text, 0))",
+        upload_id,
+    )
+    row = await conn.fetchrow(
+        "SELECT employer_no, period, row_count, judged FROM checked_lists WHERE upload_id = $1",
+        upload_id,
+    )
+    if row is None or row["judged"]:
+        return None
+    rows = await conn.fetchval("SELECT count(*) FROM list_rows WHERE upload_id = $1", upload_id)
+    if rows < row["row_count"]:
+        return None
+    await conn.execute("UPDATE checked_lists SET judged = true WHERE upload_id = $1", upload_id)
+    return row["employer_no"], PayPeriod.parse(row["period"])
+
+
+async def omitted_workers(
+    conn: Connection, upload_id: object, employer_no: int, period: PayPeriod, months: int
+) -> list[Key]:
+    """The employer's workers last listed in the `months` periods before `period` whom the
+    list `upload_id` does not name."""
+    since = period.shifted(-months)
+    rows = await conn.fetch(
+        "SELECT w.employer_no, w.ahv FROM workers w WHERE w.employer_no = $1 "
+        "AND w.latest_period >= $2 AND w.latest_period < $3 AND NOT EXISTS "
+        "(SELECT FROM list_rows r WHERE r.upload_id = $4 AND r.ahv = w.ahv)",
+        employer_no,
+        str(since),
+        str(period),
+        upload_id,
+    )
+    return [(r["employer_no"], r["ahv"]) for r in rows]
+
+
+async def forget_list_rows(conn: Connection, upload_id: object) -> None:
+    """A judged list's rows (a redelivered row writes its line again, which judges nothing:
+    the list stays judged)."""
+    await conn.execute("DELETE FROM list_rows WHERE upload_id = $1", upload_id)

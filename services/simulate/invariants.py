@@ -242,15 +242,14 @@ async def _follow_up_findings(
     conn: Any, world: World, ledger: Ledger, failures: list[str], summary: dict[str, Any]
 ) -> None:
     """Art. 5.2: the exit after a reported interruption missing is a task for the employer;
-    coverage's finding names the list that lacks it. Coverage compares declarations when a
-    row of the worker arrives, so a follow-up forgotten by leaving the worker out is found
-    once the worker is listed again; until then it is counted as unseen (a limit of the
-    service, not of the employer's duty)."""
+    coverage's finding names the list that lacks it: from a row of the worker, or, where the
+    list leaves the worker out, from the list's check. Unseen: the list was never delivered
+    (the simulation ended, or the employer's affiliation did) and no later row came."""
     found = {
         (r["employer_no"], r["ahv"], r["period"])
         for r in await conn.fetch(_FOLLOW_UP_FINDINGS, [e.employer_no for e in world.employers])
     }
-    expected, unseen = expected_follow_up_findings(world, ledger.knowledge)
+    expected, unseen = expected_follow_up_findings(world, ledger.knowledge, set(ledger.expected))
     serial = {w.ahv: w.serial for w in world.workers}
     for employer_no, ahv, period in sorted(expected - found):
         failures.append(
@@ -262,7 +261,7 @@ async def _follow_up_findings(
             f"interruption.follow_up_missing for worker #{serial.get(ahv, '?')} at "
             f"{employer_no} ({period}), whose employer did not forget the exit"
         )
-    summary["follow-up findings (expected / found; unseen, no later row)"] = (
+    summary["follow-up findings (expected / found; unseen, list never delivered)"] = (
         f"{len(expected)} / {len(found)}; {len(unseen)}"
     )
 

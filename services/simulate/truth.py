@@ -506,11 +506,12 @@ def _priced(
 
 
 def expected_follow_up_findings(
-    world: World, knowledge: dict[str, Knowledge]
+    world: World, knowledge: dict[str, Knowledge], delivered: set[tuple[int, str]]
 ) -> tuple[set[tuple[int, str, str]], set[tuple[int, str, str]]]:
     """(employer, AHV number, period) of every follow-up exit forgotten (Art. 5.2): those
-    coverage can see — a later row of the worker reached it, from the list that lacks the exit
-    on — and those it cannot, since no row of the worker came since."""
+    coverage can see — the list that lacks the exit was delivered (`delivered`: employer and
+    period of each list in force), or a later row of the worker reached coverage — and those
+    it cannot, since neither came."""
     seen: set[tuple[int, str, str]] = set()
     unseen: set[tuple[int, str, str]] = set()
     for worker in world.workers:
@@ -519,7 +520,10 @@ def expected_follow_up_findings(
             continue
         for period in known.forgotten:
             key = (worker.employer_no, worker.ahv, period)
-            (seen if any(p >= period for p in known.rows) else unseen).add(key)
+            visible = (worker.employer_no, period) in delivered or any(
+                p >= period for p in known.rows
+            )
+            (seen if visible else unseen).add(key)
     return seen, unseen
 
 

@@ -260,3 +260,63 @@ async def test_weekly_hours_of_sheet_einsaetze_decide_the_insured_hours(
     # Week of 10 March: 10 h over 5 days, 3 of them insured; then 40 + 40 + 1.6 (31 March) of
     # 131.6 h listed in March, scaled to the row's 138 h: 91.86 (by working days: 92.00).
     assert assessed["insured_hours"] == "91.86"
+
+
+async def test_a_worker_left_out_after_code_4_gets_the_follow_up_finding(
+    start_runtime: StartRuntime, bootstrap: str, prefix: str
+) -> None:
+    """Art. 5.2, the example: interruption from 25 June, code 4 in the July list; the August
+    list does not name the worker at all (no work, no row). The exit was due in August: the
+    finding comes from the August list's check, whichever of its rows and check comes first,
+    once, and a faulty list judges nobody."""
+    runtime = await start_runtime(spec_of("coverage"))
+    ended = {"assignment_end": "2025-06-24"}
+    months = [
+        row(uuid.uuid4(), "2025-03", 2),  # entry, S1 from 3 March
+        row(uuid.uuid4(), "2025-06", 2, mutation_code=None, entry_date=None, **ended),
+        row(
+            uuid.uuid4(),
+            "2025-07",
+            2,
+            mutation_code=4,
+            entry_date=None,
+            hours="0.00",
+            base_wage="0.00",
+            insured_wage="0.0",
+            premium_total="0.0",
+            **ended,
+        ),
+    ]
+    august = uuid.uuid4()
+    luca = row(august, "2025-08", 2, ahv=LUCA, mutation_code=None, entry_date=None)
+
+    def check(upload: uuid.UUID, rows: int, status: str = "ok") -> Envelope:
+        event = checked(upload, rows, status)
+        event = event.model_copy(update={"employer_no": 4711})
+        payload = event.payload.model_copy(update={"period": "2025-08"})
+        return event.model_copy(update={"payload": payload})
+
+    faulty = uuid.uuid4()
+    # The check of August comes before its row; a faulty list of August judges nobody.
+    await publish(bootstrap, prefix, [*months, check(faulty, 0, "faulty"), check(august, 1)])
+    await wait_for(
+        runtime, "SELECT count(*) FROM outbox WHERE topic = 'coverage.row-assessed.v1'", 3, "rows"
+    )
+
+    def follow_ups(found: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
+        return [
+            (f["ahv"], f["code"], f["period"])
+            for f in found
+            if f["code"] == "interruption.follow_up_missing"
+        ]
+
+    assert follow_ups(await payloads(bootstrap, prefix + CoverageFinding.TOPIC)) == []
+    await publish(bootstrap, prefix, [luca, luca])  # the list's row, redelivered
+    await wait_for(
+        runtime, "SELECT count(*) FROM outbox WHERE topic = 'coverage.row-assessed.v1'", 4, "rows"
+    )
+    found = await payloads(bootstrap, prefix + CoverageFinding.TOPIC)
+    assert follow_ups(found) == [(ANNA, "interruption.follow_up_missing", "2025-08")]
+    assert await runtime.pool.fetchval(  # type: ignore[union-attr]
+        "SELECT judged FROM checked_lists WHERE upload_id = $1", august
+    )
