@@ -53,7 +53,7 @@ CATALOGUE: tuple[Topic, ...] = (
     _topic(intake.ListSubmitted, _E, "connector", ("intake",)),
     _topic(intake.ListReceived, _E, "intake", ("dunning",)),
     _topic(intake.RowValidated, _W, "intake", ("coverage",)),
-    _topic(intake.ListChecked, _E, "intake", ("pricing", "dunning")),
+    _topic(intake.ListChecked, _E, "intake", ("coverage", "pricing", "dunning")),
     _topic(coverage.RowAssessed, _W, "coverage", ("pricing",)),
     _topic(coverage.CoverageChanged, _W, "coverage", ("dunning",)),
     _topic(coverage.CoverageFinding, _W, "coverage", ("dunning",)),
