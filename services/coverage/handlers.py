@@ -102,7 +102,7 @@ async def _judge_omitted(uow: UnitOfWork, cause: Envelope, upload_id: uuid.UUID)
         except CoverageError:
             continue  # its rows were refused already, with a finding of their own
         for finding in compare_declarations(derived, state.declarations.values(), through=period):
-            _publish_omitted_finding(uow, cause, ahv, finding)
+            _publish_worker_finding(uow, cause, ahv, finding)
 
 
 async def _assess_batch(uow: UnitOfWork) -> None:
@@ -207,27 +207,12 @@ def _derived_event(
 
 
 def _publish_finding(uow: UnitOfWork, event: intake.RowValidated, finding: Finding) -> None:
-    p = event.payload
-    uow.publish(
-        _derived_event(
-            coverage.CoverageFinding,
-            event,
-            derived_id("finding", event.employer_no, p.ahv, finding.code, finding.period),
-            {
-                "ahv": p.ahv,
-                "period": str(finding.period),
-                "code": finding.code,
-                "severity": finding.severity,
-                "message": finding.message,
-                "cost_to_employer": finding.cost_to_employer,
-                "article": finding.article,
-            },
-        )
-    )
+    _publish_worker_finding(uow, event, event.payload.ahv, finding)
 
 
-def _publish_omitted_finding(uow: UnitOfWork, cause: Envelope, ahv: str, finding: Finding) -> None:
-    """A finding about a worker the list did not name (same id as from one of its rows)."""
+def _publish_worker_finding(uow: UnitOfWork, cause: Envelope, ahv: str, finding: Finding) -> None:
+    """A finding about worker `ahv`, caused by one of its rows or by a list that left it
+    out: the same id either way (employer, worker, code, period)."""
     uow.publish(
         coverage.CoverageFinding.model_validate(
             {
