@@ -2,10 +2,11 @@
 with 100,000 workers' history in the database.
 
 Seeds the coverage schema with 100,000 workers (an assignment each since 2024, insured by
-S1), puts N rows of the next list (March 2025: half continuing workers, some exits, some new
-assignments) on the broker, starts one coverage runtime (production defaults, no OTLP) and
-measures on the database clock from the first row assessed to the last `row-assessed` event
-published. Prints a table; always exits 0.
+S1), puts N rows of the next lists (March 2025, one list per employer: half continuing
+workers, some exits, some new assignments) on the broker in parts of 100 rows, as intake
+publishes them, starts one coverage runtime (production defaults, no OTLP) and measures on
+the database clock from the first row assessed to the last `row-assessed` part published.
+Prints a table; always exits 0.
 """
 
 from __future__ import annotations
@@ -33,13 +34,15 @@ from aiokafka import AIOKafkaProducer
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.bench_outbox_inbox import create_database, drop_database, infrastructure
-from contracts.events.intake import RowValidated, RowValidatedPayload
+from contracts.events.coverage import CoverageChanges, RowsAssessed
+from contracts.events.intake import RowsValidated, RowValidated, RowValidatedPayload
 from services.registry import spec_of
 from services.runtime import infra
 from services.runtime.db import create_pool
 from services.runtime.service import Runtime, ensure_topics
 from services.runtime.settings import Settings
 from services.runtime.telemetry import configure_logging
+from tests.support.parts import in_parts, outbox_rows
 
 NOW = datetime(2025, 4, 10, 8, 0, tzinfo=UTC)
 EXAMPLE = Path(__file__).resolve().parent.parent / "contracts/examples/intake.row-validated.v1"
@@ -100,23 +103,26 @@ async def seed_history(dsn: str, workers: int) -> float:
 
 
 def rows(n: int, workers: int, seed: int = 5) -> list[tuple[bytes, bytes]]:
-    """The March list; with the same seed, the same events (ids included)."""
+    """The March lists' rows in parts of 100 (key, value); with the same seed, the same
+    events (ids included)."""
     base: dict[str, Any] = json.loads((EXAMPLE / "entry.json").read_text())["payload"]
-    out = []
+    out: list[RowValidated] = []
     rng = random.Random(seed)
 
     def new_id() -> uuid.UUID:
         return uuid.UUID(int=rng.getrandbits(128), version=4)
 
     uploads = {e: new_id() for e in range(50)}
+    listed = dict.fromkeys(uploads, 0)  # rows of each list so far
     for k in range(n):
         i = (k * 2) % workers  # every second worker of the history, then new ones
         employer = 4000 + i % 50
+        listed[i % 50] += 1
         values = {
             **base,
             "upload_id": str(uploads[i % 50]),
             "period": "2025-03",
-            "row_no": 2 + k,
+            "row_no": 1 + listed[i % 50],  # rows 2, 3, ... of the employer's list
             "employer_no": employer,
             "ahv": ahv_of(i if k < workers // 2 else workers + k),
             "birth_date": f"{1970 + i % 35}-{1 + i % 12:02d}-01",
@@ -141,8 +147,8 @@ def rows(n: int, workers: int, seed: int = 5) -> list[tuple[bytes, bytes]]:
             payload=RowValidatedPayload.model_validate(values),
             event_id=new_id(),
         )
-        out.append((event.partition_key().encode(), event.model_dump_json().encode()))
-    return out
+        out.append(event)
+    return [(e.partition_key().encode(), e.model_dump_json().encode()) for e in in_parts(out)]
 
 
 async def run(
@@ -170,16 +176,17 @@ async def run(
         seeded = await seed_history(dsn, workers)
         prepared = rows(n, workers, seed)
         await ensure_topics(
-            bootstrap, [prefix + RowValidated.TOPIC], partitions=6, replication=1, timeout_s=10
+            bootstrap, [prefix + RowsValidated.TOPIC], partitions=6, replication=1, timeout_s=10
         )
         producer = AIOKafkaProducer(
             bootstrap_servers=bootstrap, enable_idempotence=False, linger_ms=5
         )
         await producer.start()
         futures = [
-            await producer.send(prefix + RowValidated.TOPIC, value, key=key)
+            await producer.send(prefix + RowsValidated.TOPIC, value, key=key)
             for key, value in prepared
         ]
+        parts = len(prepared)
         await asyncio.gather(*futures)
         await producer.stop()
         del futures, prepared  # a service process holds none of this (nor its GC cost)
@@ -210,25 +217,24 @@ async def run(
         assert runtime.pool is not None
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
-            # Every row handled (its events are in the outbox), then none of them pending: two
-            # index scans, where counting the published events would scan the whole outbox
-            # five times a second, on the cores the service needs.
+            # Every part handled (its events are in the outbox), then none of them pending:
+            # two index scans, where counting the published events would scan the whole
+            # outbox five times a second, on the cores the service needs.
             handled = await runtime.pool.fetchval("SELECT count(*) FROM inbox")
-            if handled >= n and not await runtime.pool.fetchval(
+            if handled >= parts and not await runtime.pool.fetchval(
                 "SELECT EXISTS (SELECT FROM outbox WHERE published_at IS NULL)"
             ):
                 break
             await asyncio.sleep(0.2)
         wall, cpu = time.perf_counter() - t1, time.process_time() - cpu1
         window: asyncpg.Record | None = await runtime.pool.fetchrow(
-            "SELECT min(created_at), max(published_at), count(*) FROM outbox "
-            "WHERE topic = 'coverage.row-assessed.v1'"
+            "SELECT min(created_at), max(published_at), count(*) FROM outbox WHERE topic = $1",
+            RowsAssessed.TOPIC,
         )
         assert window is not None
-        first, last, assessed = window
-        changes = await runtime.pool.fetchval(
-            "SELECT count(*) FROM outbox WHERE topic = 'coverage.changed.v1'"
-        )
+        first, last, parts_out = window
+        assessed = await runtime.pool.fetchval(outbox_rows(RowsAssessed.TOPIC))
+        changes = await runtime.pool.fetchval(outbox_rows(CoverageChanges.TOPIC))
         findings = await runtime.pool.fetchval(
             "SELECT count(*) FROM outbox WHERE topic = 'coverage.finding.v1'"
         )
@@ -240,7 +246,13 @@ async def run(
         print(f"{'metric':56} | {'value':30} | target")
         print("-" * 104)
         print(f"{'workers in the database (history + new)':56} | {workers_now:<30,} |")
-        print(f"{'rows of the March list':56} | {n:<30,} |")
+        print(f"{'rows of the March lists (one list per employer)':56} | {n:<30,} |")
+        print(
+            f"{'parts of lists in (row-validated) / out (row-assessed)':56} | "
+            f"{f'{parts:,} / {parts_out:,}':30} |"
+        )
+        if assessed != n:
+            print(f"{'ROWS ASSESSED (not all of them!)':56} | {assessed:<30,} |")
         print(f"{'service processes (one consumer-group member each)':56} | {instances:<30} |")
         in_parts = runtime.spec.subscriptions[0].parallel_by_key if instances == 1 else "-"
         print(f"{'parts of a batch handled at once (parallel_by_key)':56} | {in_parts:<30} |")
@@ -253,7 +265,8 @@ async def run(
             f"{'  incl. start-up and group join (wall clock)':56} | "
             f"{f'{n / wall:,.0f} rows/s ({wall:.1f} s)':30} |"
         )
-        print(f"{'coverage.changed / coverage.finding events':56} | {changes} / {findings:<24} |")
+        found = f"{changes:,} / {findings:,}"
+        print(f"{'coverage.changed rows / coverage.finding events':56} | {found:<30} |")
         if instances == 1:
             print(
                 f"{'CPU of this process per row (start-up included)':56} | "

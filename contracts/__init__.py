@@ -39,6 +39,8 @@ from contracts.events.coverage import (
     CoverageFindingPayload,
     RowAssessed,
     RowAssessedPayload,
+    RowsAssessed,
+    RowsAssessedPayload,
 )
 from contracts.events.dunning import (
     AffiliationTerminated,
@@ -59,6 +61,8 @@ from contracts.events.intake import (
     ListRow,
     ListSubmitted,
     ListSubmittedPayload,
+    RowsValidated,
+    RowsValidatedPayload,
     RowValidated,
     RowValidatedPayload,
 )
@@ -71,6 +75,8 @@ from contracts.events.pricing import (
     PricingFinding,
     RowPriced,
     RowPricedPayload,
+    RowsPriced,
+    RowsPricedPayload,
 )
 from contracts.values import Ahv, Fraction, Hours, Money, Payload, Period
 
@@ -130,6 +136,12 @@ __all__ = [
     "RowPricedPayload",
     "RowValidated",
     "RowValidatedPayload",
+    "RowsAssessed",
+    "RowsAssessedPayload",
+    "RowsPriced",
+    "RowsPricedPayload",
+    "RowsValidated",
+    "RowsValidatedPayload",
     "Topic",
     "UserChanged",
     "UserChangedPayload",

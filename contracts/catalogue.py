@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from contracts.envelope import Envelope
+from contracts.envelope import Envelope, RowsEvent
 from contracts.events import auth, billing, clock, coverage, dunning, intake, pricing
 
 KeyKind = Literal["employer_no", "employer_no:ahv"]
@@ -26,6 +26,9 @@ class Topic:
     producer: str
     consumers: tuple[str, ...]
     description: str
+    #: Replaced by a newer major (topics are never removed): nobody publishes or consumes
+    #: it any more; its model and baseline stay, the record of what it carried.
+    retired: bool = False
 
     @property
     def dlq(self) -> str:
@@ -33,7 +36,14 @@ class Topic:
         return f"{self.name}.dlq"
 
 
-def _topic(model: type[Envelope], key: KeyKind, producer: str, consumers: tuple[str, ...]) -> Topic:
+def _topic(
+    model: type[Envelope],
+    key: KeyKind,
+    producer: str,
+    consumers: tuple[str, ...],
+    *,
+    retired: bool = False,
+) -> Topic:
     return Topic(
         name=model.TOPIC,
         model=model,
@@ -41,6 +51,7 @@ def _topic(model: type[Envelope], key: KeyKind, producer: str, consumers: tuple[
         producer=producer,
         consumers=consumers,
         description=(model.__doc__ or "").strip(),
+        retired=retired,
     )
 
 
@@ -52,12 +63,12 @@ CATALOGUE: tuple[Topic, ...] = (
     _topic(auth.UserChanged, _E, "auth", ("intake", "billing", "dunning")),
     _topic(intake.ListSubmitted, _E, "connector", ("intake",)),
     _topic(intake.ListReceived, _E, "intake", ("dunning",)),
-    _topic(intake.RowValidated, _W, "intake", ("coverage",)),
+    _topic(intake.RowsValidated, _E, "intake", ("coverage",)),
     _topic(intake.ListChecked, _E, "intake", ("coverage", "pricing", "dunning")),
-    _topic(coverage.RowAssessed, _W, "coverage", ("pricing",)),
-    _topic(coverage.CoverageChanged, _W, "coverage", ("dunning",)),
+    _topic(coverage.RowsAssessed, _E, "coverage", ("pricing",)),
+    _topic(coverage.CoverageChanges, _E, "coverage", ("dunning",)),
     _topic(coverage.CoverageFinding, _W, "coverage", ("dunning",)),
-    _topic(pricing.RowPriced, _W, "pricing", ("billing", "intake")),
+    _topic(pricing.RowsPriced, _E, "pricing", ("billing", "intake")),
     _topic(pricing.ListPriced, _E, "pricing", ("billing",)),
     _topic(pricing.PricingFeeCharged, _E, "pricing", ("billing",)),
     _topic(billing.InvoiceIssued, _E, "billing", ("intake", "dunning")),
@@ -69,9 +80,20 @@ CATALOGUE: tuple[Topic, ...] = (
     _topic(dunning.AffiliationTerminated, _E, "dunning", ("auth",)),
     _topic(dunning.NotificationSent, _E, "dunning", ()),
     _topic(clock.DayStarted, _E, "clock", ("auth", "billing", "dunning", "intake")),
+    # one row per event, until the parts of lists (v2) replaced them
+    _topic(intake.RowValidated, _W, "intake", (), retired=True),
+    _topic(coverage.RowAssessed, _W, "coverage", (), retired=True),
+    _topic(coverage.CoverageChanged, _W, "coverage", (), retired=True),
+    _topic(pricing.RowPriced, _W, "pricing", (), retired=True),
 )
 
 _BY_NAME = {t.name: t for t in CATALOGUE}
+
+#: Row events that travel packed: the part event (`RowsEvent`) each is a row of. A producer
+#: publishes the row events; its outbox writes the parts (retired topics: v1 of each).
+PACKED: dict[type[Envelope], type[RowsEvent]] = {
+    t.model.ROW_MODEL: t.model for t in CATALOGUE if issubclass(t.model, RowsEvent)
+}
 
 
 def topic(name: str) -> Topic:
@@ -94,8 +116,8 @@ def topic_of(model_or_event: type[Envelope] | Envelope) -> Topic:
 
 
 def produced_by(service: str) -> tuple[Topic, ...]:
-    """Topics `service` publishes, in catalogue order."""
-    return tuple(t for t in CATALOGUE if t.producer == service)
+    """Topics `service` publishes, in catalogue order (retired ones not)."""
+    return tuple(t for t in CATALOGUE if t.producer == service and not t.retired)
 
 
 def consumed_by(service: str) -> tuple[Topic, ...]:

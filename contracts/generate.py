@@ -75,11 +75,12 @@ def asyncapi_document() -> dict[str, Any]:
             },
         }
         consumers = ", ".join(t.consumers) or "none yet"
+        retired = "Retired: no longer published (a newer major replaced it). " * t.retired
         channels[cid] = {
             "address": t.name,
             "title": t.name,
-            "description": f"{t.description} Producer: {t.producer}. Consumers: {consumers}. "
-            f"Key: `{t.key}`. Dead letters: `{t.dlq}`.",
+            "description": f"{retired}{t.description} Producer: {t.producer}. "
+            f"Consumers: {consumers}. Key: `{t.key}`. Dead letters: `{t.dlq}`.",
             "messages": {name: {"$ref": f"#/components/messages/{name}"}},
             "bindings": {"kafka": {"topic": t.name, "bindingVersion": KAFKA_BINDING_VERSION}},
         }

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from datetime import date
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
-from contracts.envelope import PAYLOAD_FIELD, TYPE_FIELD, VERSION_FIELD, Envelope
+from contracts.envelope import (
+    PAYLOAD_FIELD,
+    ROWS_PER_EVENT,
+    TYPE_FIELD,
+    VERSION_FIELD,
+    Envelope,
+    PartPayload,
+    RowsEvent,
+)
 from contracts.values import (
     Ahv,
     Code,
@@ -66,6 +75,26 @@ class RowAssessed(Envelope):
     payload: Annotated[RowAssessedPayload, PAYLOAD_FIELD]
 
 
+class RowsAssessedPayload(PartPayload):
+    """The insured part of each row of a part of a list (the part of `intake.row-validated`
+    it answers)."""
+
+    rows: list[RowAssessedPayload] = Field(
+        min_length=1, max_length=ROWS_PER_EVENT, description="The part's rows, in list order."
+    )
+
+
+class RowsAssessed(RowsEvent):
+    """The insured part of each row of a part of a list, ready for pricing; keyed by
+    employer. Replaces v1 (one row per event)."""
+
+    TOPIC: ClassVar[str] = "coverage.row-assessed.v2"
+    ROW_MODEL: ClassVar[builtins.type[Envelope]] = RowAssessed
+    type: Annotated[Literal["coverage.row-assessed"], TYPE_FIELD] = "coverage.row-assessed"
+    version: Annotated[Literal[2], VERSION_FIELD] = 2
+    payload: Annotated[RowsAssessedPayload, PAYLOAD_FIELD]
+
+
 class CoverageChangedPayload(Payload):
     """Insurance of a worker at this employer started or ended."""
 
@@ -76,6 +105,12 @@ class CoverageChangedPayload(Payload):
     )
     rule: StartRule | EndRule = Field(description="The rule that caused it (RULES §6).")
     period: Period = Field(description="Pay period whose list revealed the change.")
+    upload_id: uuid.UUID | None = Field(
+        default=None, description="Id of the upload whose row revealed the change."
+    )
+    row_no: int | None = Field(
+        default=None, ge=2, description="Spreadsheet row number of that row in the list."
+    )
 
 
 class CoverageChanged(Envelope):
@@ -86,6 +121,30 @@ class CoverageChanged(Envelope):
     type: Annotated[Literal["coverage.changed"], TYPE_FIELD] = "coverage.changed"
     version: Annotated[Literal[1], VERSION_FIELD] = 1
     payload: Annotated[CoverageChangedPayload, PAYLOAD_FIELD]
+
+
+class CoverageChangesPayload(PartPayload):
+    """The starts and ends of insurance that the rows of a part of a list revealed."""
+
+    rows: list[CoverageChangedPayload] = Field(
+        min_length=1,
+        max_length=2 * ROWS_PER_EVENT,
+        description="The changes, in list order (a row may reveal a start and an end); each "
+        "names its upload and row.",
+    )
+
+    ONCE_PER_ROW: ClassVar[bool] = False
+
+
+class CoverageChanges(RowsEvent):
+    """Starts and ends of insurance revealed by a part of a list (up to 100 rows); keyed by
+    employer. Replaces v1 (one change per event)."""
+
+    TOPIC: ClassVar[str] = "coverage.changed.v2"
+    ROW_MODEL: ClassVar[builtins.type[Envelope]] = CoverageChanged
+    type: Annotated[Literal["coverage.changed"], TYPE_FIELD] = "coverage.changed"
+    version: Annotated[Literal[2], VERSION_FIELD] = 2
+    payload: Annotated[CoverageChangesPayload, PAYLOAD_FIELD]
 
 
 class CoverageFindingPayload(Payload):

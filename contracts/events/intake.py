@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from datetime import date
 from typing import Annotated, ClassVar, Literal, Self
 
 from pydantic import AwareDatetime, Field, model_validator
 
-from contracts.envelope import PAYLOAD_FIELD, TYPE_FIELD, VERSION_FIELD, Envelope
+from contracts.envelope import (
+    PAYLOAD_FIELD,
+    ROWS_PER_EVENT,
+    TYPE_FIELD,
+    VERSION_FIELD,
+    Envelope,
+    PartPayload,
+    RowsEvent,
+)
 from contracts.values import Ahv, Code, Hours, Language, Money, Payload, Period, Sha256
 
 #: Most rows in one part of a Kafka submission (issue 4).
@@ -201,6 +210,25 @@ class RowValidated(Envelope):
     type: Annotated[Literal["intake.row-validated"], TYPE_FIELD] = "intake.row-validated"
     version: Annotated[Literal[1], VERSION_FIELD] = 1
     payload: Annotated[RowValidatedPayload, PAYLOAD_FIELD]
+
+
+class RowsValidatedPayload(PartPayload):
+    """A part of an error-free list: up to 100 of its rows, in list order."""
+
+    rows: list[RowValidatedPayload] = Field(
+        min_length=1, max_length=ROWS_PER_EVENT, description="The part's rows, in list order."
+    )
+
+
+class RowsValidated(RowsEvent):
+    """A part of an error-free list (up to 100 rows), ready for coverage; keyed by employer,
+    so one worker's rows stay in order. Replaces v1 (one row per event)."""
+
+    TOPIC: ClassVar[str] = "intake.row-validated.v2"
+    ROW_MODEL: ClassVar[builtins.type[Envelope]] = RowValidated
+    type: Annotated[Literal["intake.row-validated"], TYPE_FIELD] = "intake.row-validated"
+    version: Annotated[Literal[2], VERSION_FIELD] = 2
+    payload: Annotated[RowsValidatedPayload, PAYLOAD_FIELD]
 
 
 class ListCheckedPayload(Payload):

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import builtins
 import uuid
 from typing import Annotated, ClassVar, Literal
 
 from pydantic import Field
 
-from contracts.envelope import PAYLOAD_FIELD, TYPE_FIELD, VERSION_FIELD, Envelope
+from contracts.envelope import (
+    PAYLOAD_FIELD,
+    ROWS_PER_EVENT,
+    TYPE_FIELD,
+    VERSION_FIELD,
+    Envelope,
+    PartPayload,
+    RowsEvent,
+)
 from contracts.values import Ahv, Fraction, Money, Payload, Period, Text
 
 
@@ -53,6 +62,26 @@ class RowPriced(Envelope):
     type: Annotated[Literal["pricing.row-priced"], TYPE_FIELD] = "pricing.row-priced"
     version: Annotated[Literal[1], VERSION_FIELD] = 1
     payload: Annotated[RowPricedPayload, PAYLOAD_FIELD]
+
+
+class RowsPricedPayload(PartPayload):
+    """The contributions of each row of a part of a list (the part of
+    `coverage.row-assessed` it answers)."""
+
+    rows: list[RowPricedPayload] = Field(
+        min_length=1, max_length=ROWS_PER_EVENT, description="The part's rows, in list order."
+    )
+
+
+class RowsPriced(RowsEvent):
+    """The contributions of each row of a part of a list, for billing and for the check
+    report; keyed by employer. Replaces v1 (one row per event)."""
+
+    TOPIC: ClassVar[str] = "pricing.row-priced.v2"
+    ROW_MODEL: ClassVar[builtins.type[Envelope]] = RowPriced
+    type: Annotated[Literal["pricing.row-priced"], TYPE_FIELD] = "pricing.row-priced"
+    version: Annotated[Literal[2], VERSION_FIELD] = 2
+    payload: Annotated[RowsPricedPayload, PAYLOAD_FIELD]
 
 
 class ListTotals(Payload):

@@ -58,7 +58,7 @@ def settings() -> Settings:
 async def on_row_priced(uow: UnitOfWork, event: Envelope) -> None:
     assert isinstance(event, pricing.RowPriced)
     p = event.payload
-    uow.defer(
+    uow.defer_rows(
         store.SAVE_ROW,
         p.upload_id,
         p.row_no,
@@ -542,7 +542,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription(auth.EmployerChanged, project_employer),
     # revocations for the token verifier, kept in user_revocations
     Subscription(auth.UserChanged, feed_revocations),
-    Subscription(pricing.RowPriced, on_row_priced),
+    Subscription(pricing.RowsPriced, on_row_priced),
     Subscription(pricing.ListPriced, on_list_priced),
     Subscription(pricing.PricingFeeCharged, on_fee),
     Subscription(dunning.DunningFeeCharged, on_fee),

@@ -18,7 +18,8 @@ from .model import InvoiceLine, PostalAddress
 SAVE_ROW = """
     INSERT INTO priced_rows (upload_id, row_no, employer_no, period, worker, insured_wage,
                              premium_total, employer_share, employee_share)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+    SELECT * FROM unnest($1::uuid[], $2::integer[], $3::integer[], $4::text[], $5::text[],
+                         $6::numeric[], $7::numeric[], $8::numeric[], $9::numeric[])
     ON CONFLICT DO NOTHING
 """
 

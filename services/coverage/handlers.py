@@ -54,7 +54,7 @@ async def on_row_validated(uow: UnitOfWork, event: Envelope) -> None:
     rows.append((event, otel_context.get_current()))
     uow.after_writes(_BATCH, lambda: _assess_batch(uow))
     p = event.payload
-    uow.defer(store.REMEMBER_LIST_ROW, p.upload_id, p.row_no, p.ahv)
+    uow.defer_rows(store.REMEMBER_LIST_ROW, p.upload_id, p.row_no, p.ahv)
     upload_id = p.upload_id
     uow.after_writes(("omitted", upload_id), lambda: _judge_omitted(uow, event, upload_id))
 
@@ -354,6 +354,8 @@ def _publish_changes(
                         "effective_date": effective,
                         "rule": rule,
                         "period": p.period,
+                        "upload_id": p.upload_id,
+                        "row_no": p.row_no,
                     },
                 )
             )
@@ -370,8 +372,8 @@ def _count_change(change: str, rule: str, metrics: Metrics) -> None:
 #: A worker's state is all a row touches, and a worker's rows share a key: two parts of a
 #: batch at once (issue 5: one process kept a core 60 % busy, waiting on Postgres).
 SUBSCRIPTIONS: tuple[Subscription, ...] = (
-    Subscription(intake.RowValidated, on_row_validated, parallel_by_key=2),
+    Subscription(intake.RowsValidated, on_row_validated, parallel_by_key=2),
     Subscription(intake.ListChecked, on_list_checked),
 )
 
-PRODUCES = (coverage.RowAssessed, coverage.CoverageChanged, coverage.CoverageFinding)
+PRODUCES = (coverage.RowsAssessed, coverage.CoverageChanges, coverage.CoverageFinding)

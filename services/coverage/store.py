@@ -229,8 +229,9 @@ ON CONFLICT (employer_no, ahv, insured_from) DO UPDATE SET insured_to = EXCLUDED
 """
 
 
-REMEMBER_LIST_ROW = (
-    "INSERT INTO list_rows (upload_id, row_no, ahv) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING"
+REMEMBER_LIST_ROW = (  # `UnitOfWork.defer_rows`: one statement for a batch's rows
+    "INSERT INTO list_rows (upload_id, row_no, ahv) "
+    "SELECT * FROM unnest($1::uuid[], $2::integer[], $3::text[]) ON CONFLICT DO NOTHING"
 )
 REMEMBER_LIST = (
     "INSERT INTO checked_lists (upload_id, employer_no, period, row_count) "

@@ -298,8 +298,8 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription(intake.ListReceived, park),
     # data-delivery ladder; a faulty list is a task in the inbox
     Subscription(intake.ListChecked, on_list_checked),
-    # tasks for the employer (not built yet: parked)
-    Subscription(coverage.CoverageChanged, park),
+    # tasks for the employer (not built yet: parked, a part of a list as one event)
+    Subscription(coverage.CoverageChanges, park, per_row=False),
     # tasks for the employer (inbox, topic mutations)
     Subscription(coverage.CoverageFinding, on_coverage_finding),
     # messages for the employer (inbox, topic contributions)

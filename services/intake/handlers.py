@@ -168,8 +168,8 @@ async def on_row_priced(uow: UnitOfWork, event: Envelope) -> None:
     findings = declared_warnings(
         p.findings, row_no=p.row_no, language=store.CHAR_LANGUAGES.get(char, "de")
     )
-    uow.defer(
-        store.RECORD_PRICED_ROW,
+    uow.defer_rows(
+        store.RECORD_PRICED_ROWS,
         p.upload_id,
         p.row_no,
         json.dumps([{"col": f.column, "code": f.code, "message": f.message} for f in findings]),
@@ -189,7 +189,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
     Subscription(auth.EmployerChanged, project_employer),
     # revocations for the token verifier, kept in user_revocations
     Subscription(auth.UserChanged, feed_revocations),
-    Subscription(pricing.RowPriced, on_row_priced),
+    Subscription(pricing.RowsPriced, on_row_priced),
     Subscription(SubmittedPart, on_part_submitted),
     Subscription(billing.InvoiceIssued, on_invoice_issued),
     Subscription(clock.DayStarted, project_business_day),
@@ -197,7 +197,7 @@ SUBSCRIPTIONS: tuple[Subscription, ...] = (
 
 PRODUCES = (
     intake.ListReceived,
-    intake.RowValidated,
+    intake.RowsValidated,
     intake.ListChecked,
 )
 

@@ -316,26 +316,41 @@ async def count_findings(conn: Connection, upload_id: uuid.UUID) -> int:
     return count
 
 
-#: One priced row: counted once, its declared-versus-computed warnings added once.
-RECORD_PRICED_ROW = """
-    WITH priced AS (
-        INSERT INTO priced_rows (upload_id, row_no) VALUES ($1, $2)
-        ON CONFLICT DO NOTHING RETURNING 1
+#: Priced rows (`UnitOfWork.defer_rows`: one statement for a batch's rows; arrays of upload
+#: ids, row numbers and each row's warnings as JSON): each counted once, its declared-versus-
+#: computed warnings added once, and each report updated once for all its rows.
+RECORD_PRICED_ROWS = """
+    WITH input AS (
+        SELECT DISTINCT ON (upload_id, row_no) *
+        FROM unnest($1::uuid[], $2::integer[], $3::jsonb[]) AS i(upload_id, row_no, found)
+    ), priced AS (
+        INSERT INTO priced_rows (upload_id, row_no)
+        SELECT upload_id, row_no FROM input
+        ON CONFLICT DO NOTHING RETURNING upload_id, row_no
     ), added AS (
         INSERT INTO findings (upload_id, sheet, row_no, col, code, severity, message)
-        SELECT $1, NULL, $2, f.col, f.code, 'warning', f.message
-        FROM priced, jsonb_to_recordset($3::jsonb) AS f(col text, code text, message text)
+        SELECT p.upload_id, NULL, p.row_no, f.col, f.code, 'warning', f.message
+        FROM priced p JOIN input i USING (upload_id, row_no),
+             jsonb_to_recordset(i.found) AS f(col text, code text, message text)
         ON CONFLICT DO NOTHING
-        RETURNING code
+        RETURNING upload_id, code
+    ), rows_of AS (
+        SELECT upload_id, count(*) AS n FROM priced GROUP BY upload_id
+    ), codes AS (
+        SELECT upload_id, sum(n) AS warnings, jsonb_object_agg(code, n) AS by_code
+        FROM (SELECT upload_id, code, count(*) AS n FROM added GROUP BY upload_id, code) AS a
+        GROUP BY upload_id
     )
-    UPDATE reports SET
-        rows_priced = rows_priced + (SELECT count(*) FROM priced),
-        warning_count = warning_count + (SELECT count(*) FROM added),
-        counts_by_code = counts_by_code || COALESCE((
-            SELECT jsonb_object_agg(a.code, COALESCE((counts_by_code ->> a.code)::int, 0) + a.n)
-            FROM (SELECT code, count(*) AS n FROM added GROUP BY code) AS a
+    UPDATE reports r SET
+        rows_priced = r.rows_priced + c.n,
+        warning_count = r.warning_count + COALESCE(k.warnings, 0),
+        counts_by_code = r.counts_by_code || COALESCE((
+            SELECT jsonb_object_agg(e.key, COALESCE((r.counts_by_code ->> e.key)::int, 0)
+                                           + e.value::int)
+            FROM jsonb_each_text(k.by_code) AS e
         ), '{}'::jsonb)
-    WHERE upload_id = $1
+    FROM rows_of c LEFT JOIN codes k USING (upload_id)
+    WHERE r.upload_id = c.upload_id
 """
 
 

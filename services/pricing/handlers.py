@@ -166,8 +166,8 @@ async def _complete(uow: UnitOfWork, cause: Envelope, upload_id: uuid.UUID) -> N
 SUBSCRIPTIONS: tuple[Subscription, ...] = (
     # plan split per employer
     Subscription(auth.EmployerChanged, project_employer),
-    Subscription(coverage.RowAssessed, on_row_assessed),
+    Subscription(coverage.RowsAssessed, on_row_assessed),
     Subscription(intake.ListChecked, on_list_checked),
 )
 
-PRODUCES = (pricing.RowPriced, pricing.ListPriced, pricing.PricingFeeCharged)
+PRODUCES = (pricing.RowsPriced, pricing.ListPriced, pricing.PricingFeeCharged)

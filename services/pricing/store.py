@@ -18,7 +18,9 @@ SAVE_PRICED_ROW = """
     INSERT INTO priced_rows (upload_id, row_no, employer_no, period, subject, insured_wage,
         premium_total, employer_share, employee_share, savings_part, rate, parameter_version,
         correction, event_id)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
+    SELECT * FROM unnest($1::uuid[], $2::integer[], $3::integer[], $4::text[], $5::boolean[],
+        $6::numeric[], $7::numeric[], $8::numeric[], $9::numeric[], $10::numeric[],
+        $11::numeric[], $12::text[], $13::boolean[], $14::uuid[])
     ON CONFLICT (upload_id, row_no) DO NOTHING
 """
 
@@ -57,8 +59,9 @@ def save_priced_row(
     correction: bool,
     event_id: uuid.UUID,
 ) -> None:
-    """Store a priced row with the batch's other rows; a row priced before stays as it was."""
-    uow.defer(
+    """Store a priced row with the batch's other rows (one statement); a row priced before
+    stays as it was."""
+    uow.defer_rows(
         SAVE_PRICED_ROW,
         upload_id,
         row_no,

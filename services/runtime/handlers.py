@@ -89,7 +89,7 @@ async def park(uow: UnitOfWork, event: Envelope) -> None:
     """Keep an event whose rules have not landed yet, so nothing is lost meanwhile.
 
     Written with the batch's other parked events in one round trip (`defer`): dunning parks
-    `coverage.changed`, about one event per row of a worker's first list.
+    `coverage.changed` whole, one event per part of a list (up to 100 rows' changes).
     """
     uow.defer(
         PARK,

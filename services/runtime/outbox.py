@@ -28,6 +28,8 @@ from opentelemetry import trace
 from opentelemetry.trace import SpanKind
 
 from contracts import Envelope
+from contracts.catalogue import PACKED
+from contracts.envelope import RowsEvent, part_of
 
 from .db import Connection
 from .telemetry import Metrics, extract, inject
@@ -66,6 +68,9 @@ _NOT_VERSION_BITS = ~((0xF000 << 64) | (0xC000 << 48))
 _VERSION_5_BITS = (5 << 76) | (0x8000 << 48)
 
 
+#: Marks a statement deferred with `UnitOfWork.defer_rows` (one array per argument).
+_ROWS = "-- rows\n"
+
 #: How often the active relay forgets what is past its retention.
 PURGE_EVERY_S = 3600.0
 
@@ -90,6 +95,13 @@ class UnitOfWork:
         default_factory=dict
     )
     _committed: list[Callable[[Metrics], None]] = field(default_factory=list)
+    #: Row events to be written as parts of their list (`RowsEvent`), by part, then id.
+    _parts: dict[tuple[type[RowsEvent], int, uuid.UUID, int], dict[uuid.UUID, Envelope]] = field(
+        default_factory=dict
+    )
+    _part_headers: dict[tuple[type[RowsEvent], int, uuid.UUID, int], str] = field(
+        default_factory=dict
+    )
     _context: otel_context.Context | None = None
     _headers: str = "{}"
     #: Records the work's own spans (`span`); None when nothing exports spans.
@@ -103,6 +115,14 @@ class UnitOfWork:
         statements were first deferred, before the outbox rows.
         """
         self._deferred.setdefault(sql, []).append(args)
+
+    def defer_rows(self, sql: str, *args: Any) -> None:
+        """Like `defer`, but the whole batch's rows go to Postgres as one statement: `sql`
+        takes one array per argument (`unnest($1::uuid[], $2::int[], ...)`), holding the
+        deferred rows' values in order. One statement instead of one per row: for the rows
+        of parts of lists (a hundred rows an event), the per-statement cost in Postgres
+        was most of the write."""
+        self._deferred.setdefault(_ROWS + sql, []).append(args)
 
     def after_writes(self, key: Hashable, step: Callable[[], Awaitable[None]]) -> None:
         """Run `step` once per `key` at the end of the transaction, after the deferred
@@ -162,6 +182,18 @@ class UnitOfWork:
         context = otel_context.get_current()
         if context is not self._context:  # events of one cause share its trace headers
             self._context, self._headers = context, json.dumps(inject(context))
+        packed = PACKED.get(type(event))
+        if packed is not None:
+            # A row of a list travels in its part (`RowsEvent`): one event per part of a
+            # list, whichever rows of it this transaction publishes; the first trace wins.
+            p = event.payload
+            key = (packed, event.employer_no, p.upload_id, part_of(p.row_no))
+            part = self._parts.get(key)
+            if part is None:
+                part = self._parts[key] = {}
+                self._part_headers[key] = self._headers
+            part.setdefault(event.event_id, event)
+            return
         self._pending.append(
             (
                 event.event_id,
@@ -183,7 +215,10 @@ class UnitOfWork:
         while self._deferred or self._after:
             deferred, self._deferred = self._deferred, {}
             for sql, rows in deferred.items():
-                await self.conn.executemany(sql, rows)
+                if sql.startswith(_ROWS):
+                    await self.conn.execute(sql[len(_ROWS) :], *map(list, zip(*rows, strict=True)))
+                else:
+                    await self.conn.executemany(sql, rows)
             after, self._after = self._after, {}
             for key, (step, context) in after.items():
                 if key not in ran:
@@ -193,19 +228,71 @@ class UnitOfWork:
                         await step()
                     finally:
                         otel_context.detach(token)
+        part_rows = self._write_parts()
         if not self._pending:
             return 0
         rows, self._pending = self._pending, []
         # One statement for all rows (unnest keeps their order, so ids follow it) and the
         # relay's wake-up call, sent when the transaction commits.
-        await self.conn.execute(
+        written = await self.conn.fetchval(
             "WITH written AS (INSERT INTO outbox (event_id, topic, key, value, headers) "
             "SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::bytea[], $5::jsonb[]) "
-            "ON CONFLICT (event_id) DO NOTHING) SELECT pg_notify($6, '')",
+            "ON CONFLICT (event_id) DO NOTHING RETURNING event_id) "
+            "SELECT array(SELECT event_id FROM written) FROM pg_notify($6, '')",
             *zip(*rows, strict=True),
             channel(self.schema),
         )
+        if part_rows:
+            await self._check_parts_not_split(part_rows, set(written))
         return len(rows)
+
+    async def _check_parts_not_split(
+        self, part_rows: dict[uuid.UUID, set[int]], written: set[uuid.UUID]
+    ) -> None:
+        """A part the outbox had already (its derived id) must be the same rows again (a
+        redelivered cause). Rows of one part published in two transactions would otherwise
+        be dropped without a word: fail instead (the event is retried, then dead-lettered)."""
+        again = [part_id for part_id in part_rows if part_id not in written]
+        if not again:
+            return
+        for stored in await self.conn.fetch(
+            "SELECT event_id, value FROM outbox WHERE event_id = ANY($1::uuid[])", again
+        ):
+            known = {row["row_no"] for row in json.loads(stored["value"])["payload"]["rows"]}
+            if not part_rows[stored["event_id"]] <= known:
+                raise PartSplitError(
+                    f"rows {sorted(part_rows[stored['event_id']] - known)[:5]} of a part of a "
+                    "list came in a transaction after the part was written: the rows of one "
+                    "part must be published in one transaction"
+                )
+
+    def _write_parts(self) -> dict[uuid.UUID, set[int]]:
+        """The parts of lists whose rows were published, after the other events: each
+        with an id derived from its list and part, so that publishing a part again (a
+        redelivered cause) writes nothing new. Returns each part's row numbers."""
+        parts, self._parts = self._parts, {}
+        headers, self._part_headers = self._part_headers, {}
+        part_rows: dict[uuid.UUID, set[int]] = {}
+        for key, rows in parts.items():
+            model, _, upload_id, part_no = key
+            event = model.pack(
+                derived_event_id("parts", model.TOPIC, upload_id, part_no), list(rows.values())
+            )
+            part_rows[event.event_id] = {row.row_no for row in event.payload.rows}
+            self._pending.append(
+                (
+                    event.event_id,
+                    event.TOPIC,
+                    event.partition_key(),
+                    event.__pydantic_serializer__.to_json(event),
+                    headers[key],
+                )
+            )
+        return part_rows
+
+
+class PartSplitError(Exception):
+    """Rows of one part of a list were published in two transactions (a defect)."""
 
 
 @contextlib.asynccontextmanager

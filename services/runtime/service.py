@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace.export import SpanExporter
 from opentelemetry.trace import SpanKind
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from contracts.envelope import Envelope
+from contracts.envelope import Envelope, RowsEvent
 
 from .access import (
     PROCESS_REVOCATIONS,
@@ -177,6 +177,8 @@ class Runtime:
             enable_idempotence=False,
             acks="all",
             linger_ms=2,
+            # a part of a list (`RowsEvent`) may exceed Kafka's default 1 MiB
+            max_request_size=RowsEvent.MAX_MESSAGE_BYTES or 1048576,
             client_id=f"bvgconnect-{self.spec.name}",
         )
         await self.producer.start()

@@ -37,6 +37,7 @@ from tests.integration.test_pricing_service import payloads, publish, wait_outbo
 from tests.support.camt import write_camt054
 from tests.support.cli import run_cli
 from tests.support.kafka import eventually
+from tests.support.parts import in_parts
 from tests.support.tokens import TokenMint
 
 EMPLOYER = 1001
@@ -53,7 +54,8 @@ def ahv(i: int) -> str:
 def priced_list(
     period: str, premiums: list[str], *, rows_first: bool = True, at: datetime = NOW
 ) -> tuple[uuid.UUID, list[Envelope]]:
-    """A priced list of `period`: one row per premium (worker i), and its list event."""
+    """A priced list of `period`: one row per premium (worker i), in the parts of the list
+    as pricing publishes them, and its list event."""
     upload = uuid.uuid4()
     rows: list[Envelope] = []
     for i, premium in enumerate(premiums):
@@ -100,7 +102,8 @@ def priced_list(
             ),
         ),
     )
-    return upload, [*rows, listed] if rows_first else [listed, *rows]
+    packed: list[Envelope] = list(in_parts(rows))
+    return upload, [*packed, listed] if rows_first else [listed, *packed]
 
 
 def correction_fee(amount: str, period: str, *, rows: int) -> PricingFeeCharged:

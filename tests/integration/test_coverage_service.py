@@ -11,24 +11,28 @@ from pathlib import Path
 from typing import Any
 
 from contracts.envelope import Envelope
-from contracts.events.coverage import CoverageChanged, CoverageFinding, RowAssessed
+from contracts.events.coverage import CoverageChanges, CoverageFinding, RowsAssessed
 from contracts.events.intake import RowValidated, RowValidatedPayload
-from contracts.events.pricing import ListPriced, RowPriced
+from contracts.events.pricing import ListPriced, RowsPriced
 from services.registry import spec_of
 from services.runtime.service import Runtime
 from tests.conftest import StartRuntime
 from tests.integration.test_pricing_service import (
     checked,
+    parts,
     payloads,
     publish,
     wait_outbox_drained,
 )
-from tests.support.kafka import eventually, read_topic
+from tests.support.kafka import eventually
+from tests.support.parts import outbox_rows, pack
 
 EXAMPLE = Path("contracts/examples/intake.row-validated.v1")
 NOW = datetime(2025, 4, 10, 8, 0, tzinfo=UTC)
 ANNA = "756.1234.5678.97"
 LUCA = "756.9217.0769.85"
+#: The rows assessed so far: counted inside the parts in coverage's outbox.
+ASSESSED = outbox_rows(RowsAssessed.TOPIC)
 
 
 def example_row() -> dict[str, Any]:
@@ -66,15 +70,14 @@ async def test_a_declared_s1_entry_is_insured_from_the_first_day(
     upload = uuid.uuid4()
     declared = row(upload, "2025-03", 2)  # code 1, entry 2025-03-03, over 13 weeks: S1
     undeclared = row(upload, "2025-03", 3, ahv=LUCA, mutation_code=None, entry_date=None)
-    events: list[Envelope] = [declared, declared, undeclared]  # the first one redelivered
-    await publish(bootstrap, prefix, events)
-    await wait_for(
-        runtime, "SELECT count(*) FROM outbox WHERE topic = 'coverage.row-assessed.v1'", 2, "rows"
-    )
-    await wait_for(runtime, "SELECT count(*) FROM inbox", 2, "inbox")
+    part = pack([declared, undeclared])  # the list's two rows, one part of it
+    await publish(bootstrap, prefix, [part, part])  # redelivered
+    await wait_for(runtime, ASSESSED, 2, "rows")
+    await wait_for(runtime, "SELECT count(*) FROM inbox", 1, "inbox")
 
-    assessed = {p["ahv"]: p for p in await payloads(bootstrap, prefix + RowAssessed.TOPIC)}
-    assert len(await read_topic(bootstrap, prefix + RowAssessed.TOPIC)) == 2
+    assessed = {p["ahv"]: p for p in await payloads(bootstrap, prefix + RowsAssessed.TOPIC)}
+    [out] = await parts(bootstrap, prefix + RowsAssessed.TOPIC)  # handled once: one part
+    assert [r["row_no"] for r in out["rows"]] == [2, 3]
     anna = assessed[ANNA]
     assert (anna["insured_from"], anna["insured_to"], anna["rule_in_force"]) == (
         "2025-03-03",
@@ -85,7 +88,7 @@ async def test_a_declared_s1_entry_is_insured_from_the_first_day(
     # 21 of the 21 working days of March from the 3rd: every hour of the assignment counts.
     assert Decimal(anna["insured_hours"]) == Decimal("160.50")
 
-    changes = await payloads(bootstrap, prefix + CoverageChanged.TOPIC)
+    changes = await payloads(bootstrap, prefix + CoverageChanges.TOPIC)
     assert sorted((c["ahv"], c["change"], c["effective_date"], c["rule"]) for c in changes) == [
         (ANNA, "started", "2025-03-03", "S1"),
         (LUCA, "started", "2025-03-03", "S1"),
@@ -112,14 +115,12 @@ async def test_several_months_reach_the_14th_work_week(
         for period in ("2025-01", "2025-02", "2025-03", "2025-04")
     ]
     await publish(bootstrap, prefix, events)
-    await wait_for(
-        runtime, "SELECT count(*) FROM outbox WHERE topic = 'coverage.row-assessed.v1'", 4, "rows"
-    )
-    by_period = {p["period"]: p for p in await payloads(bootstrap, prefix + RowAssessed.TOPIC)}
+    await wait_for(runtime, ASSESSED, 4, "rows")
+    by_period = {p["period"]: p for p in await payloads(bootstrap, prefix + RowsAssessed.TOPIC)}
     assert [by_period[m]["insured"] for m in ("2025-01", "2025-02", "2025-03")] == [False] * 3
     april = by_period["2025-04"]
     assert (april["insured_from"], april["rule_in_force"]) == ("2025-04-07", "S6")
-    [change] = await payloads(bootstrap, prefix + CoverageChanged.TOPIC)
+    [change] = await payloads(bootstrap, prefix + CoverageChanges.TOPIC)
     assert (change["change"], change["effective_date"], change["rule"]) == (
         "started",
         "2025-04-07",
@@ -138,7 +139,7 @@ async def test_rows_flow_on_through_pricing(
     await wait_for(
         pricing, "SELECT count(*) FROM price_lists WHERE completed_at IS NOT NULL", 1, "pricing"
     )
-    [priced] = await payloads(bootstrap, prefix + RowPriced.TOPIC)
+    [priced] = await payloads(bootstrap, prefix + RowsPriced.TOPIC)
     # The example row: 4895.25 for 160.5 h in March 2025, insured from the 3rd (S1).
     assert (priced["insured_wage"], priced["premium_total"]) == ("2953.20", "177.20")
     [listed] = await payloads(bootstrap, prefix + ListPriced.TOPIC)
@@ -162,10 +163,8 @@ async def test_a_declared_exit_ends_insurance_by_e2(
         base_wage="3000.00",
     )
     await publish(bootstrap, prefix, [entry, exit_])
-    await wait_for(
-        runtime, "SELECT count(*) FROM outbox WHERE topic = 'coverage.row-assessed.v1'", 2, "rows"
-    )
-    by_period = {p["period"]: p for p in await payloads(bootstrap, prefix + RowAssessed.TOPIC)}
+    await wait_for(runtime, ASSESSED, 2, "rows")
+    by_period = {p["period"]: p for p in await payloads(bootstrap, prefix + RowsAssessed.TOPIC)}
     april = by_period["2025-04"]
     assert (april["insured_from"], april["insured_to"], april["insured_days"]) == (
         "2025-04-01",
@@ -176,7 +175,7 @@ async def test_a_declared_exit_ends_insurance_by_e2(
     assert Decimal(april["insured_hours"]) == Decimal("100.00")
     changes = sorted(
         (c["change"], c["effective_date"], c["rule"])
-        for c in await payloads(bootstrap, prefix + CoverageChanged.TOPIC)
+        for c in await payloads(bootstrap, prefix + CoverageChanges.TOPIC)
     )
     assert changes == [("ended", "2025-04-18", "E2"), ("started", "2025-03-03", "S1")]
     assert await payloads(bootstrap, prefix + CoverageFinding.TOPIC) == []
@@ -207,10 +206,8 @@ async def test_a_correction_in_a_later_list_is_judged_on_the_month_it_corrects(
         insured_wage="-179.00",
     )
     await publish(bootstrap, prefix, [entry, exit_, correction])
-    await wait_for(
-        runtime, "SELECT count(*) FROM outbox WHERE topic = 'coverage.row-assessed.v1'", 3, "rows"
-    )
-    by_period = {p["period"]: p for p in await payloads(bootstrap, prefix + RowAssessed.TOPIC)}
+    await wait_for(runtime, ASSESSED, 3, "rows")
+    by_period = {p["period"]: p for p in await payloads(bootstrap, prefix + RowsAssessed.TOPIC)}
     may = by_period["2025-05"]
     assert (may["insured"], may["insured_from"], may["insured_to"]) == (
         True,
@@ -218,7 +215,7 @@ async def test_a_correction_in_a_later_list_is_judged_on_the_month_it_corrects(
         "2025-04-18",
     )
     assert Decimal(may["insured_hours"]) == Decimal("-10.00")
-    changes = {c["rule"] for c in await payloads(bootstrap, prefix + CoverageChanged.TOPIC)}
+    changes = {c["rule"] for c in await payloads(bootstrap, prefix + CoverageChanges.TOPIC)}
     assert changes == {"S1", "E2"}  # the correction repeats the exit: nothing changes
     assert await payloads(bootstrap, prefix + CoverageFinding.TOPIC) == []
 
@@ -252,10 +249,8 @@ async def test_weekly_hours_of_sheet_einsaetze_decide_the_insured_hours(
         assignments=einsaetze,
     )
     await publish(bootstrap, prefix, [listed])
-    await wait_for(
-        runtime, "SELECT count(*) FROM outbox WHERE topic = 'coverage.row-assessed.v1'", 1, "row"
-    )
-    [assessed] = await payloads(bootstrap, prefix + RowAssessed.TOPIC)
+    await wait_for(runtime, ASSESSED, 1, "row")
+    [assessed] = await payloads(bootstrap, prefix + RowsAssessed.TOPIC)
     assert (assessed["insured_from"], assessed["rule_in_force"]) == ("2025-03-12", "S5")
     # Week of 10 March: 10 h over 5 days, 3 of them insured; then 40 + 40 + 1.6 (31 March) of
     # 131.6 h listed in March, scaled to the row's 138 h: 91.86 (by working days: 92.00).
@@ -299,9 +294,7 @@ async def test_a_worker_left_out_after_code_4_gets_the_follow_up_finding(
     faulty = uuid.uuid4()
     # The check of August comes before its row; a faulty list of August judges nobody.
     await publish(bootstrap, prefix, [*months, check(faulty, 0, "faulty"), check(august, 1)])
-    await wait_for(
-        runtime, "SELECT count(*) FROM outbox WHERE topic = 'coverage.row-assessed.v1'", 3, "rows"
-    )
+    await wait_for(runtime, ASSESSED, 3, "rows")
 
     def follow_ups(found: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
         return [
@@ -312,9 +305,7 @@ async def test_a_worker_left_out_after_code_4_gets_the_follow_up_finding(
 
     assert follow_ups(await payloads(bootstrap, prefix + CoverageFinding.TOPIC)) == []
     await publish(bootstrap, prefix, [luca, luca])  # the list's row, redelivered
-    await wait_for(
-        runtime, "SELECT count(*) FROM outbox WHERE topic = 'coverage.row-assessed.v1'", 4, "rows"
-    )
+    await wait_for(runtime, ASSESSED, 4, "rows")
     found = await payloads(bootstrap, prefix + CoverageFinding.TOPIC)
     assert follow_ups(found) == [(ANNA, "interruption.follow_up_missing", "2025-08")]
     assert await runtime.pool.fetchval(  # type: ignore[union-attr]

@@ -24,7 +24,7 @@ from contracts.events.billing import (
     InvoiceDuePayload,
 )
 from contracts.events.clock import DayStarted, DayStartedPayload
-from contracts.events.coverage import CoverageChanged
+from contracts.events.coverage import CoverageChanges
 from contracts.events.dunning import AffiliationTerminated, DunningFeeCharged, ReminderEscalated
 from contracts.events.intake import ListChecked, ListCheckedPayload
 from services.auth.demo import DEMO_EMPLOYER
@@ -35,11 +35,13 @@ from tests.conftest import StartRuntime, fast_settings
 from tests.integration.test_pricing_service import payloads, publish, wait_outbox_drained
 from tests.support.kafka import eventually
 from tests.support.tokens import TokenMint
+from tests.support.xlsx import ahv_number
 
 EMPLOYER = 1001
 NOW = datetime(2025, 4, 10, 8, 0, tzinfo=UTC)
 CHANGED_EXAMPLE = (
-    Path(__file__).resolve().parents[2] / "contracts/examples/coverage.changed.v1/started-s1.json"
+    Path(__file__).resolve().parents[2]
+    / "contracts/examples/coverage.changed.v2/part-of-a-list.json"
 ).read_text()
 
 
@@ -444,27 +446,74 @@ async def test_without_smtp_server_notices_stay_pending_and_the_operator_sees_wh
     assert (await service.client.get("/notifications", headers=service.employer)).status_code == 403
 
 
+def changes_of(upload: uuid.UUID, changes: list[dict[str, Any]]) -> CoverageChanges:
+    """A part of `coverage.changed` for the list `upload`, as coverage publishes it: the v2
+    example with these changes (each `{"row_no", "change", ...}` over the example's first)."""
+    template = json.loads(CHANGED_EXAMPLE)
+    first = template["payload"]["rows"][0]
+    rows = [{**first, **c, "upload_id": str(upload)} for c in changes]
+    template.update(event_id=str(uuid.uuid4()), employer_no=EMPLOYER, correlation_id=str(upload))
+    template["payload"].update(upload_id=str(upload), rows=rows)
+    return CoverageChanges.model_validate(template)
+
+
 async def test_events_without_rules_yet_are_parked_once_each_in_one_batch(
     service: Dunning,
 ) -> None:
-    """`coverage.changed` (one per row of a worker's first list) is parked, not dropped:
-    every event once, the same event sent twice still once, the body as it was sent."""
-    template = CoverageChanged.model_validate_json(CHANGED_EXAMPLE)
+    """`coverage.changed` (a part of a list: the changes its rows reveal) is parked, not
+    dropped: every part once, whole, the same part sent twice still once, the body as it
+    was sent."""
+    template = CoverageChanges.model_validate_json(CHANGED_EXAMPLE)
     changes = [
-        template.model_copy(update={"event_id": uuid.uuid4(), "employer_no": EMPLOYER})
+        changes_of(uuid.uuid4(), [row.model_dump(mode="json") for row in template.payload.rows])
         for _ in range(300)
     ]
     await service.send(*changes, changes[0], changes[7])
 
     async def parked() -> bool:
         n = await service.fetchval(
-            "SELECT count(*) FROM parked_events WHERE topic = $1", CoverageChanged.TOPIC
+            "SELECT count(*) FROM parked_events WHERE topic = $1", CoverageChanges.TOPIC
         )
         return int(n) >= len(changes)
 
     await eventually(parked, timeout=30, what="the parked changes")
+    # one parked event a part (300), not one a change (900)
     assert await service.fetchval("SELECT count(*) FROM parked_events") == len(changes)
     body = await service.fetchval(
         "SELECT body FROM parked_events WHERE event_id = $1", changes[7].event_id
     )
-    assert CoverageChanged.model_validate_json(body) == changes[7]
+    assert CoverageChanges.model_validate_json(body) == changes[7]
+
+
+async def test_a_full_part_of_a_list_is_parked_as_one_event(service: Dunning) -> None:
+    """A part of 100 rows (rows 2-101), each a start and every second one an end as well:
+    150 changes, one parked event holding all of them in list order."""
+    upload = uuid.uuid4()
+    entries: list[dict[str, Any]] = []
+    for row_no in range(2, 102):
+        ahv = ahv_number(row_no)
+        entries.append({"row_no": row_no, "ahv": ahv})
+        if row_no % 2 == 0:
+            entries.append(
+                {"row_no": row_no, "ahv": ahv, "change": "ended", "rule": "E1",
+                 "effective_date": "2025-03-28"}
+            )  # fmt: skip
+    part = changes_of(upload, entries)
+    await service.send(part)
+
+    async def parked() -> bool:
+        n = await service.fetchval(
+            "SELECT count(*) FROM parked_events WHERE topic = $1", CoverageChanges.TOPIC
+        )
+        return int(n) >= 1
+
+    await eventually(parked, timeout=30, what="the parked part")
+    await wait_outbox_drained(service.runtime)
+    assert await service.fetchval("SELECT count(*) FROM parked_events") == 1
+    assert await service.fetchval("SELECT count(*) FROM inbox WHERE topic = $1", part.TOPIC) == 1
+    body = await service.fetchval(
+        "SELECT body FROM parked_events WHERE event_id = $1", part.event_id
+    )
+    kept = CoverageChanges.model_validate_json(body)
+    assert kept == part and len(kept.payload.rows) == 150
+    assert [r.row_no for r in kept.payload.rows][:4] == [2, 2, 3, 4]

@@ -26,7 +26,7 @@ from contracts.events.intake import (
     ListChecked,
     ListReceived,
     ListSubmitted,
-    RowValidated,
+    RowsValidated,
 )
 from contracts.events.pricing import PricingFinding, RowPriced, RowPricedPayload
 from services.intake import store
@@ -34,8 +34,9 @@ from services.registry import spec_of
 from services.runtime.clock import FixedClock
 from services.runtime.service import Runtime, create_app
 from tests.conftest import StartRuntime, fast_settings
-from tests.integration.test_pricing_service import payloads, publish, wait_outbox_drained
+from tests.integration.test_pricing_service import parts, payloads, publish, wait_outbox_drained
 from tests.support.kafka import eventually, read_topic
+from tests.support.parts import pack
 from tests.support.tokens import TokenMint
 from tests.support.xlsx import EMPLOYER_NO, build_list, sample_row
 
@@ -125,11 +126,13 @@ async def test_an_uploaded_list_is_kept_checked_once_and_its_rows_published(
     assert received[0]["channel"] == "http" and received[0]["file_kind"] == "xlsx"
     checked = await payloads(bootstrap, prefix + ListChecked.TOPIC)
     assert len(checked) == 1 and checked[0]["status"] == "ok" and checked[0]["row_count"] == 3
-    rows = await read_topic(bootstrap, prefix + RowValidated.TOPIC)
-    assert sorted(json.loads(r.value or b"")["payload"]["row_no"] for r in rows) == [2, 3, 4]
-    first_row = json.loads(rows[0].value or b"")
-    assert rows[0].key == f"{EMPLOYER_NO}:{first_row['payload']['ahv']}".encode()
-    assert first_row["correlation_id"] == upload_id
+    # the list's rows in one part (up to 100 rows a part), keyed by employer, in list order
+    [record] = await read_topic(bootstrap, prefix + RowsValidated.TOPIC)
+    part = json.loads(record.value or b"")
+    assert record.key == str(EMPLOYER_NO).encode()
+    assert part["correlation_id"] == upload_id and part["payload"]["upload_id"] == upload_id
+    assert part["payload"]["part_no"] == 1
+    assert [r["row_no"] for r in part["payload"]["rows"]] == [2, 3, 4]
 
     assert intake.runtime.pool is not None
     stored = await intake.runtime.pool.fetchrow(
@@ -150,7 +153,7 @@ async def test_a_faulty_list_is_reported_on_its_cells_and_publishes_no_rows(
     cells = {(f["row"], f["column"], f["code"]) for f in report["findings"]}
     assert {(3, "Q", "ahv.checksum"), (4, "A", "capitals")} <= cells
     assert report["counts_by_code"]["ahv.checksum"] == 1
-    assert not await read_topic(bootstrap, prefix + RowValidated.TOPIC)
+    assert not await read_topic(bootstrap, prefix + RowsValidated.TOPIC)
     checked = await payloads(bootstrap, prefix + ListChecked.TOPIC)
     assert checked[0]["status"] == "faulty" and checked[0]["error_count"] >= 2
 
@@ -379,7 +382,8 @@ async def test_pricing_completes_the_report_with_declared_warnings_in_the_row_la
     report = await intake.report(upload_id)
     assert report["status"] == "ok"
     priced = [_priced(upload_id, row_no, warn=row_no == 3) for row_no in (2, 3, 4)]
-    await publish(bootstrap, prefix, [*priced, priced[1]])  # one redelivered
+    part = pack(priced)  # the list's rows priced, in one part as pricing publishes them
+    await publish(bootstrap, prefix, [part, part])  # redelivered
     assert intake.runtime.pool is not None
     pool = intake.runtime.pool
 
@@ -469,7 +473,8 @@ async def test_an_upload_stored_before_a_crash_is_checked_by_the_next_checker(
     await eventually(checked, timeout=30, what="the stored upload to be checked")
     await wait_outbox_drained(restarted)
     assert len(await read_topic(bootstrap, prefix + ListChecked.TOPIC)) == 1
-    assert len(await read_topic(bootstrap, prefix + RowValidated.TOPIC)) == 3
+    [part] = await parts(bootstrap, prefix + RowsValidated.TOPIC)
+    assert [r["row_no"] for r in part["rows"]] == [2, 3, 4]
 
 
 async def test_a_database_failure_while_saving_the_check_loses_nothing(
@@ -488,7 +493,8 @@ async def test_a_database_failure_while_saving_the_check_loses_nothing(
     report = await intake.report(upload_id)
     assert report["status"] == "ok"
     assert len(await read_topic(bootstrap, prefix + ListChecked.TOPIC)) == 1
-    assert len(await read_topic(bootstrap, prefix + RowValidated.TOPIC)) == 3
+    [part] = await parts(bootstrap, prefix + RowsValidated.TOPIC)
+    assert [r["row_no"] for r in part["rows"]] == [2, 3, 4]
 
 
 async def test_a_full_part_of_5000_rows_goes_through(
@@ -558,5 +564,7 @@ async def test_a_burst_of_50_lists_in_the_same_second_is_each_stored_and_checked
     checked = await payloads(bootstrap, prefix + ListChecked.TOPIC)
     assert sorted(c["upload_id"] for c in checked) == sorted(ids)  # each once
     assert {c["status"] for c in checked} == {"ok"}
-    rows = await read_topic(bootstrap, prefix + RowValidated.TOPIC)
-    assert len(rows) == 150
+    validated = await parts(bootstrap, prefix + RowsValidated.TOPIC)
+    assert len(validated) == 50  # one part a list (3 rows), each list once
+    assert sorted(p["upload_id"] for p in validated) == sorted(ids)
+    assert sum(len(p["rows"]) for p in validated) == 150

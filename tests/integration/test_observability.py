@@ -28,8 +28,9 @@ from opentelemetry.trace import SpanKind
 from prometheus_client.parser import text_string_to_metric_families
 
 from contracts.events.billing import BalanceChanged, InvoiceIssued
-from contracts.events.intake import ListChecked, RowValidated
-from contracts.events.pricing import ListPriced, RowPriced
+from contracts.events.coverage import RowsAssessed
+from contracts.events.intake import ListChecked, RowsValidated
+from contracts.events.pricing import ListPriced, RowsPriced
 from services.registry import spec_of
 from services.runtime.clock import FixedClock
 from services.runtime.service import Runtime, create_app
@@ -231,7 +232,7 @@ async def test_every_panel_queries_metrics_the_services_export(
 
     await eventually(dlq_measured, timeout=15, what="bvg_dlq_size samples")
     sizes = (await scrape(runtimes["billing"])).samples["bvg_dlq_size"]
-    assert {labels["topic"] for labels, _ in sizes} >= {"pricing.row-priced.v1"}
+    assert {labels["topic"] for labels, _ in sizes} >= {RowsPriced.TOPIC}
     assert all(value == 0 for _, value in sizes)
     # billing's open balance is read from its database on scrape
     balance = {
@@ -403,16 +404,30 @@ async def test_one_upload_is_one_trace_through_every_service_to_its_invoice(
         ["billing", "pricing", "coverage", "intake"],
         ["billing", "pricing", "intake"],
     ), describe(chain)
-    assert chain[2].name in {f"{RowPriced.TOPIC} handle", f"{ListPriced.TOPIC} handle"}
+    assert chain[2].name in {f"{RowsPriced.TOPIC} handle", f"{ListPriced.TOPIC} handle"}
     assert chain[-2].name == "intake.check" and chain[-1] is root, describe(chain)
-    # every row: intake → coverage → pricing → billing, one trace
-    row_spans = tr.named(f"{RowPriced.TOPIC} handle", "billing")
-    assert len(row_spans) == 3
-    for row_span in row_spans:
-        row_chain = tr.chain(row_span)
-        assert services_along(row_chain) == ["billing", "pricing", "coverage", "intake"]
-        assert row_chain[-3].name == f"{RowValidated.TOPIC} publish", describe(row_chain)
-        assert row_chain[-2].name == "intake.check" and row_chain[-1] is root
+    # the list's rows, in one part: intake → coverage → pricing → billing, one trace, one
+    # span per part (not per row) at every hop
+    for part_topic, service in (
+        (RowsValidated.TOPIC, "coverage"),
+        (RowsAssessed.TOPIC, "pricing"),
+        (RowsPriced.TOPIC, "billing"),
+    ):
+        assert len(tr.named(f"{part_topic} handle", service)) == 1, (part_topic, service)
+        producer = part_topic.split(".")[0]
+        assert len(tr.named(f"{part_topic} publish", producer)) == 1, part_topic
+    [part_span] = tr.named(f"{RowsPriced.TOPIC} handle", "billing")
+    part_chain = tr.chain(part_span)
+    assert services_along(part_chain) == ["billing", "pricing", "coverage", "intake"]
+    assert [s.name for s in part_chain[:-2]] == [
+        f"{RowsPriced.TOPIC} handle",
+        f"{RowsPriced.TOPIC} publish",
+        f"{RowsAssessed.TOPIC} handle",
+        f"{RowsAssessed.TOPIC} publish",
+        f"{RowsValidated.TOPIC} handle",
+        f"{RowsValidated.TOPIC} publish",
+    ], describe(part_chain)
+    assert part_chain[-2].name == "intake.check" and part_chain[-1] is root
     # intake's verdict reaches pricing (the row count) and dunning (the delivered list)
     for service in ("pricing", "dunning"):
         [verdict] = tr.named(f"{ListChecked.TOPIC} handle", service)

@@ -1,9 +1,11 @@
 """The pricing service on the real broker and database: rows in, priced rows and totals out,
-exactly once under redelivery, whichever of a list's check and its rows comes first."""
+exactly once under redelivery, whichever of a list's check and its rows comes first.
+
+Rows travel in parts of their list (`coverage.row-assessed.v2` in, `pricing.row-priced.v2`
+out); `publish` and `payloads` speak rows where a test does (`tests/support/parts.py`)."""
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
@@ -15,15 +17,16 @@ from aiokafka import AIOKafkaProducer
 
 from contracts.envelope import Envelope
 from contracts.events.auth import EmployerChanged
-from contracts.events.coverage import RowAssessed, RowAssessedPayload
+from contracts.events.coverage import RowAssessed, RowAssessedPayload, RowsAssessed
 from contracts.events.intake import ListChecked
-from contracts.events.pricing import ListPriced, PricingFeeCharged, RowPriced
+from contracts.events.pricing import ListPriced, PricingFeeCharged, RowsPriced
 from services.auth.demo import DEMO_EMPLOYER
 from services.registry import spec_of
 from services.runtime.service import Runtime
 from tests.conftest import StartRuntime
 from tests.support.events import list_checked
 from tests.support.kafka import eventually, read_topic
+from tests.support.parts import as_sent, is_part_topic, pack, rows_of, value_of
 
 NOW = datetime(2025, 4, 10, 8, 0, tzinfo=UTC)
 EMPLOYER = 4711
@@ -64,11 +67,16 @@ def checked(upload: uuid.UUID, row_count: int, status: str = "ok") -> ListChecke
 
 
 async def publish(bootstrap: str, prefix: str, events: Sequence[Envelope], **headers: str) -> None:
-    """Put events on the broker as their producing service would (`headers`: e.g. trace)."""
+    """Put events on the broker as their producing service would (`headers`: e.g. trace).
+
+    A row event (e.g. `RowAssessed`) goes as a one-row part of its list, with an id derived
+    from the row event's (the same row event again is the same part); a test that wants
+    several rows in one part passes the part (`tests.support.parts.pack`).
+    """
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, enable_idempotence=False)
     await producer.start()
     try:
-        for event in events:
+        for event in map(as_sent, events):
             await producer.send_and_wait(
                 prefix + event.TOPIC,
                 event.model_dump_json().encode(),
@@ -80,7 +88,18 @@ async def publish(bootstrap: str, prefix: str, events: Sequence[Envelope], **hea
 
 
 async def payloads(bootstrap: str, topic: str) -> list[dict[str, Any]]:
-    return [json.loads(r.value or b"")["payload"] for r in await read_topic(bootstrap, topic)]
+    """The payloads on `topic`; on a topic of parts of lists, their rows' payloads, part
+    after part (in list order within a part)."""
+    values = [value_of(r.value) for r in await read_topic(bootstrap, topic)]
+    if is_part_topic(topic):
+        return rows_of(values)
+    return [value["payload"] for value in values]
+
+
+async def parts(bootstrap: str, topic: str) -> list[dict[str, Any]]:
+    """The payloads of the parts on `topic` (`upload_id`, `period`, `part_no`, `rows`)."""
+    assert is_part_topic(topic), topic
+    return [value_of(r.value)["payload"] for r in await read_topic(bootstrap, topic)]
 
 
 async def wait_list_priced(runtime: Runtime, upload: uuid.UUID) -> None:
@@ -96,6 +115,18 @@ async def wait_list_priced(runtime: Runtime, upload: uuid.UUID) -> None:
 
     await eventually(done, timeout=30, what="the list to be priced")
     await wait_outbox_drained(runtime)
+
+
+async def wait_handled(runtime: Runtime, topic: str, n: int) -> None:
+    """Until the service's inbox holds `n` events of `topic` (duplicates are not kept)."""
+    assert runtime.pool is not None
+    pool = runtime.pool
+
+    async def handled() -> bool:
+        found = await pool.fetchval("SELECT count(*) FROM inbox WHERE topic = $1", topic)
+        return int(found) >= n
+
+    await eventually(handled, timeout=30, what=f"{n} events of {topic} handled")
 
 
 async def wait_outbox_drained(runtime: Runtime) -> None:
@@ -135,15 +166,20 @@ async def test_a_list_is_priced_once_with_its_totals_and_correction_fee(
         declared_premium=Decimal("0"),
     )
     misdeclared = assessed(upload, 4, AHVS[2], declared_premium=Decimal("178.30"))
-    replayed = assessed(upload, 2, AHVS[0])  # same row again, as a new event (a replay)
-    rows: list[Envelope] = [normal, below, normal, misdeclared, replayed]  # normal redelivered
+    part = pack([normal, below, misdeclared])
+    replayed = part.model_copy(update={"event_id": uuid.uuid4()})  # the same rows, a new event
+    rows: list[Envelope] = [part, part, replayed]  # the part redelivered, then replayed
     events = [checked(upload, 3), *rows] if check_first else [*rows, checked(upload, 3)]
     await publish(bootstrap, prefix, events)
     await wait_list_priced(runtime, upload)
+    await wait_handled(runtime, RowsAssessed.TOPIC, 2)  # the part and its replay
+    await wait_outbox_drained(runtime)
 
-    priced = {p["row_no"]: p for p in await payloads(bootstrap, prefix + RowPriced.TOPIC)}
+    priced = {p["row_no"]: p for p in await payloads(bootstrap, prefix + RowsPriced.TOPIC)}
     assert sorted(priced) == [2, 3, 4]
-    assert len(await read_topic(bootstrap, prefix + RowPriced.TOPIC)) == 3
+    # one part out, each row once: the replay derived the same part, which the outbox dropped
+    [out] = await parts(bootstrap, prefix + RowsPriced.TOPIC)
+    assert (out["part_no"], [r["row_no"] for r in out["rows"]]) == (1, [2, 3, 4])
     row = priced[2]
     # RULES §2-§4 for 2025: 30.50/h → capped, coordinated: 18.40; times 160.5 h; 6 % at BVG age 40.
     assert (row["hourly_base_wage"], row["insured_hourly_wage"]) == ("30.50", "18.40")
@@ -205,5 +241,5 @@ async def test_the_plan_split_comes_from_the_employer_projection(
     upload = uuid.uuid4()
     await publish(bootstrap, prefix, [assessed(upload, 2, AHVS[0]), checked(upload, 1)])
     await wait_list_priced(runtime, upload)
-    [row] = await payloads(bootstrap, prefix + RowPriced.TOPIC)
+    [row] = await payloads(bootstrap, prefix + RowsPriced.TOPIC)
     assert (row["employer_share"], row["employee_share"]) == ("132.90", "44.30")

@@ -16,6 +16,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from contracts import (
     CATALOGUE,
+    CoverageChanged,
     DayStarted,
     DayStartedPayload,
     Envelope,
@@ -23,7 +24,12 @@ from contracts import (
     InvoiceDuePayload,
     ListTotals,
     Money,
+    RowAssessed,
     RowPriced,
+    RowsAssessed,
+    RowsPriced,
+    RowsValidated,
+    RowValidated,
     Topic,
     consumed_by,
     parse,
@@ -31,6 +37,9 @@ from contracts import (
     topic,
     topic_of,
 )
+from contracts.catalogue import PACKED
+from contracts.envelope import part_of
+from contracts.events.coverage import CoverageChanges
 from contracts.generate import (
     PACKAGE_DIR,
     check,
@@ -321,10 +330,11 @@ def test_catalogue_lookups() -> None:
 
         topic_of(Impostor)
     assert [t.name for t in produced_by("coverage")] == [
-        "coverage.row-assessed.v1",
-        "coverage.changed.v1",
+        "coverage.row-assessed.v2",
+        "coverage.changed.v2",
         "coverage.finding.v1",
-    ]
+    ]  # v1, retired, is no longer produced
+    assert topic("coverage.row-assessed.v1").retired
     assert {t.name for t in consumed_by("auth")} == {
         "dunning.affiliation-terminated.v1",
         "clock.day-started.v1",
@@ -332,7 +342,7 @@ def test_catalogue_lookups() -> None:
     assert {t.name for t in consumed_by("pricing")} == {
         "auth.employer-changed.v1",
         "intake.list-checked.v1",
-        "coverage.row-assessed.v1",
+        "coverage.row-assessed.v2",
     }
     assert produced_by("nobody") == ()
 
@@ -356,6 +366,101 @@ def test_partition_keys() -> None:
     )
     assert tick.partition_key() == "0"
     assert (tick.type, tick.version) == ("clock.day-started", 1)
+    part = next((EXAMPLES / "pricing.row-priced.v2").glob("*.json")).read_bytes()
+    assert parse("pricing.row-priced.v2", part).partition_key() == "4711"  # the employer's
+
+
+# --- (5b) parts of lists --------------------------------------------------------------------
+
+
+def _row(n: int, upload: uuid.UUID, period: str = "2025-03") -> RowPriced:
+    raw = json.loads(next((EXAMPLES / "pricing.row-priced.v1").glob("*.json")).read_bytes())
+    raw["event_id"] = str(uuid.uuid4())
+    raw["payload"] |= {"row_no": n, "upload_id": str(upload), "period": period}
+    return RowPriced.model_validate(raw)
+
+
+def test_rows_travel_in_parts_of_a_hundred() -> None:
+    assert (part_of(2), part_of(101), part_of(102), part_of(201), part_of(202)) == (1, 1, 2, 2, 3)
+    assert {
+        RowValidated: RowsValidated,
+        RowAssessed: RowsAssessed,
+        CoverageChanged: CoverageChanges,
+        RowPriced: RowsPriced,
+    } == PACKED
+    for model in PACKED.values():
+        assert model.model_fields["payload"].annotation is not None
+        assert topic_of(model).key == "employer_no" and not model.WORKER_KEYED
+
+
+def test_a_part_packs_and_unpacks_its_rows_in_list_order() -> None:
+    upload = uuid.uuid4()
+    rows = [_row(n, upload) for n in (5, 2, 101, 3)]
+    part = RowsPriced.pack(uuid.uuid4(), rows)
+    assert part.payload.part_no == 1 and [r.row_no for r in part.payload.rows] == [2, 3, 5, 101]
+    wire = RowsPriced.model_validate_json(part.model_dump_json())
+    assert wire == part
+    unpacked = wire.unpack()
+    assert [type(e) for e in unpacked] == [RowPriced] * 4
+    assert [e.payload for e in unpacked] == [
+        r.payload for r in sorted(rows, key=lambda r: r.payload.row_no)
+    ]
+    assert {(e.employer_no, e.correlation_id, e.occurred_at) for e in unpacked} == {
+        (part.employer_no, part.correlation_id, part.occurred_at)
+    }
+    # as model_construct would build them, with ids uuid5(<part's id>, <row's index>)
+    assert unpacked == [
+        RowPriced.model_construct(
+            event_id=uuid.uuid5(wire.event_id, str(index)),
+            type="pricing.row-priced",
+            version=1,
+            occurred_at=wire.occurred_at,
+            employer_no=wire.employer_no,
+            correlation_id=wire.correlation_id,
+            payload=row,
+        )
+        for index, row in enumerate(wire.payload.rows)
+    ]
+    assert unpacked[0].model_dump_json() == RowPriced.model_validate(unpacked[0]).model_dump_json()
+    # the rows' ids are stable (derived from the part), and distinct
+    assert [e.event_id for e in wire.unpack()] == [e.event_id for e in unpacked]
+    assert len({e.event_id for e in unpacked}) == 4
+    # an event of one row is handled as itself
+    assert rows[0].unpack() == [rows[0]]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ("other-upload", "not of the part's upload and period"),
+        ("other-period", "not of the part's upload and period"),
+        ("other-part", "not in part 1"),
+        ("twice", "in the part twice"),
+        ("too-many", "at most 100 items"),
+        ("none", "at least 1 item"),
+    ],
+)
+def test_a_part_refuses_rows_that_are_not_its_own(change: str, message: str) -> None:
+    upload = uuid.uuid4()
+    part = RowsPriced.pack(uuid.uuid4(), [_row(2, upload), _row(3, upload)])
+    raw = part.model_dump(mode="json")
+    rows = raw["payload"]["rows"]
+    if change == "other-upload":
+        rows[1]["upload_id"] = str(uuid.uuid4())
+    elif change == "other-period":
+        rows[1]["period"] = "2025-04"
+    elif change == "other-part":
+        rows[1]["row_no"] = 102
+    elif change == "twice":
+        rows[1]["row_no"] = 2
+    elif change == "too-many":
+        raw["payload"]["rows"] = [dict(rows[0], row_no=n) for n in range(2, 102)] + [
+            dict(rows[0], row_no=103)
+        ]
+    else:
+        raw["payload"]["rows"] = []
+    with pytest.raises(ValidationError, match=message):
+        RowsPriced.model_validate(raw)
 
 
 # --- (6) descriptions -----------------------------------------------------------------------

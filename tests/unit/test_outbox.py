@@ -43,7 +43,7 @@ def test_derived_event_id_is_uuid5_of_what_the_event_is_about() -> None:
 
 
 class _RecordingConnection:
-    """The two calls `UnitOfWork.flush` makes, recorded (a hand-written fake)."""
+    """The calls `UnitOfWork.flush` makes, recorded (a hand-written fake)."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, list[tuple[object, ...]]]] = []
@@ -53,6 +53,10 @@ class _RecordingConnection:
 
     async def execute(self, sql: str, *args: object) -> None:
         self.calls.append((sql, [args]))
+
+    async def fetchval(self, sql: str, *args: object) -> list[object]:
+        self.calls.append((sql, [args]))
+        return list(args[0]) if args and isinstance(args[0], list | tuple) else []
 
 
 async def test_writes_deferred_by_an_after_writes_step_still_run() -> None:
