@@ -172,11 +172,17 @@ def cmd_up(args: argparse.Namespace) -> int:
             pg = infra.EmbeddedPostgres(data_dir / "postgres")
             dsn = pg.start()
         bootstrap = settings.kafka_bootstrap_servers
+        embedded: dict[str, str] = {}
         if not bootstrap:
             kafka = infra.EmbeddedKafka()
             bootstrap = kafka.start(log_path=data_dir / "logs" / "broker.log")
+            # One partition per topic unless asked otherwise: Tansu's cost grows with the
+            # partitions every fetch polls (50 fetches a second per service), and with rows
+            # in parts of a list its partitions stay short (benchmarks/README.md).
+            embedded["BVG_TOPIC_PARTITIONS"] = os.environ.get("BVG_TOPIC_PARTITIONS", "1")
         asyncio.run(migrate_all(dsn, SERVICE_NAMES))
         env = {**os.environ, "DATABASE_URL": dsn, "KAFKA_BOOTSTRAP_SERVERS": bootstrap}
+        env.update(embedded)
         env["BVG_DATA_DIR"] = str(data_dir)
         env["BVG_MIGRATE_ON_START"] = "false"
         if not settings.auth_jwks_url and settings.auth_jwks_file is None:
