@@ -41,9 +41,13 @@ class RowAssessedPayload(Payload):
     ahv: Ahv = Field(description="AHV number of the worker.")
     insured: bool = Field(description="Whether any part of the period is insured.")
     insured_from: date | None = Field(
-        description="First insured day within the period; null if none."
+        description="First insured day within the period (for a correction row, negative "
+        "hours: within the month it corrects, RULES §3); null if none."
     )
-    insured_to: date | None = Field(description="Last insured day within the period; null if none.")
+    insured_to: date | None = Field(
+        description="Last insured day within the period (for a correction row: within the "
+        "month it corrects); null if none."
+    )
     insured_days: int = Field(ge=0, le=31, description="Insured calendar days in the period.")
     insured_hours: Hours = Field(
         description="Hours of the period that are insured, by weekly hours or pro rata; "
