@@ -100,6 +100,12 @@ class ListPricedPayload(Payload):
     period: Period = Field(description="Pay period of the list.")
     row_count: int = Field(ge=0, description="Rows priced.")
     totals: ListTotals = Field(description="Totals of the list.")
+    correction_fee_id: uuid.UUID | None = Field(
+        default=None,
+        description="`fee_id` of the Art. 24 correction fee this list's rows caused "
+        "(`pricing.fee-charged`, published with this event), if any: billing invoices the "
+        "list together with it.",
+    )
 
 
 class ListPriced(Envelope):

@@ -85,17 +85,23 @@ async def on_list_priced(uow: UnitOfWork, event: Envelope) -> None:
         event.occurred_at,
         # the list's trace, for the links of an invoice issued later (`issue_invoice`)
         json.dumps(inject()),
+        p.correction_fee_id,
     )
     uow.after_writes(("complete", p.upload_id), lambda: _complete(uow, event, p.upload_id))
 
 
 async def _complete(uow: UnitOfWork, cause: Envelope, upload_id: uuid.UUID) -> None:
-    """Once a list and all its rows are here (in either order), it is the period's list."""
+    """Once a list, all its rows and its correction fee are here (in any order), it is the
+    period's list: the fee rides on the list's own invoice, however the topics interleave."""
     conn = uow.conn
     priced = await store.lock_list(conn, upload_id)
     if priced is None or priced.complete:
         return
     if await store.rows_saved(conn, upload_id) < priced.row_count:
+        return
+    if priced.correction_fee_id is not None and not await store.has_line(
+        conn, priced.correction_fee_id
+    ):
         return
     await store.mark_complete(conn, upload_id)
     await store.lock_employer(conn, priced.employer_no)
@@ -495,6 +501,9 @@ async def on_fee(uow: UnitOfWork, event: Envelope) -> None:
         period=period,
     )
     uow.defer(store.SAVE_PENDING, *store.pending_args(p.fee_id, event.employer_no, line, today))
+    if isinstance(event, pricing.PricingFeeCharged):  # a list's fee: the list may wait for it
+        upload_id = event.payload.upload_id
+        uow.after_writes(("complete", upload_id), lambda: _complete(uow, event, upload_id))
 
 
 # -- the clock ------------------------------------------------------------------------------

@@ -25,8 +25,8 @@ SAVE_ROW = """
 
 SAVE_LIST = """
     INSERT INTO priced_lists (upload_id, employer_no, period, row_count, priced_at,
-                              trace_headers)
-    VALUES ($1, $2, $3, $4, $5, $6)
+                              trace_headers, correction_fee_id)
+    VALUES ($1, $2, $3, $4, $5, $6, $7)
     ON CONFLICT DO NOTHING
 """
 
@@ -64,6 +64,8 @@ class PricedList:
     row_count: int
     priced_at: datetime
     complete: bool
+    #: The Art. 24 fee the list's rows caused, invoiced with the list (None: no fee).
+    correction_fee_id: uuid.UUID | None
 
 
 async def lock_list(conn: Connection, upload_id: uuid.UUID) -> PricedList | None:
@@ -73,7 +75,13 @@ async def lock_list(conn: Connection, upload_id: uuid.UUID) -> PricedList | None
     if r is None:
         return None
     return PricedList(
-        r["upload_id"], r["employer_no"], r["period"], r["row_count"], r["priced_at"], r["complete"]
+        r["upload_id"],
+        r["employer_no"],
+        r["period"],
+        r["row_count"],
+        r["priced_at"],
+        r["complete"],
+        r["correction_fee_id"],
     )
 
 
@@ -82,6 +90,14 @@ async def rows_saved(conn: Connection, upload_id: uuid.UUID) -> int:
         "SELECT count(*) FROM priced_rows WHERE upload_id = $1", upload_id
     )
     return count
+
+
+async def has_line(conn: Connection, line_id: uuid.UUID) -> bool:
+    """Whether the line (a fee, say) is here, invoiced or still pending."""
+    found: bool = await conn.fetchval(
+        "SELECT EXISTS (SELECT FROM pending_lines WHERE line_id = $1)", line_id
+    )
+    return found
 
 
 async def mark_complete(conn: Connection, upload_id: uuid.UUID) -> None:

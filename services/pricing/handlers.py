@@ -120,6 +120,7 @@ async def _complete(uow: UnitOfWork, cause: Envelope, upload_id: uuid.UUID) -> N
     progress = await store.complete_list(uow.conn, upload_id, cause.occurred_at)
     if progress is None:
         return
+    fee_id = derived_id("correction-fee", progress.upload_id) if progress.corrections else None
     uow.publish(
         pricing.ListPriced.caused_by(
             cause,
@@ -135,11 +136,11 @@ async def _complete(uow: UnitOfWork, cause: Envelope, upload_id: uuid.UUID) -> N
                     employer_share=progress.employer_share,
                     employee_share=progress.employee_share,
                 ),
+                correction_fee_id=fee_id,
             ),
         )
     )
-    if progress.corrections:
-        fee_id = derived_id("correction-fee", progress.upload_id)
+    if fee_id is not None:
         uow.publish(
             pricing.PricingFeeCharged.caused_by(
                 cause,

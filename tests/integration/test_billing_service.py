@@ -259,6 +259,45 @@ async def test_a_month_is_invoiced_when_priced_and_a_late_correction_goes_on_the
     assert kinds == 2
 
 
+@pytest.mark.parametrize("fee_first", [False, True], ids=["fee-last", "fee-first"])
+async def test_a_lists_correction_fee_rides_on_the_lists_own_invoice_in_either_order(
+    service: Billing, fee_first: bool
+) -> None:
+    """Pricing publishes a list's totals and its Art. 24 fee together, on two topics: the
+    list waits for its fee (and the fee for its list), so the month's invoice carries the
+    fee whichever topic billing reads first, never a later invoice of its own."""
+    upload, events = priced_list("2025-04", ["100.00", "40.00"])
+    fee = correction_fee("20.00", "2025-04", rows=2)
+    fee = fee.model_copy(update={"payload": fee.payload.model_copy(update={"upload_id": upload})})
+    *rows, listed = events
+    assert isinstance(listed, ListPriced)
+    listed = listed.model_copy(
+        update={
+            "payload": listed.payload.model_copy(update={"correction_fee_id": fee.payload.fee_id})
+        }
+    )
+    if fee_first:
+        await service.send(fee)
+        await service.until("SELECT count(*) FROM pending_lines", 1, "the fee")
+        await service.send(*rows, listed)
+    else:
+        await service.send(*rows, listed)
+        await service.until("SELECT count(*) FROM priced_rows", 2, "the rows")
+        await service.until("SELECT count(*) FROM priced_lists", 1, "the list")
+        # list and rows are here, each transaction tried to complete the list: it waits
+        assert await service.count("SELECT count(*) FROM priced_lists WHERE complete") == 0
+        assert await service.count("SELECT count(*) FROM invoices") == 0
+        await service.send(fee, fee)  # the fee delivered twice
+    await service.until("SELECT count(*) FROM invoices", 1, "the April invoice")
+    [issued] = await service.invoices()
+    assert (issued["periods"], issued["total"]) == (["2025-04"], "160.00")  # 140 + fee 20
+    lines = await service.count(
+        "SELECT count(*) FROM invoice_lines WHERE kind = 'fee' AND amount = 20.00"
+    )
+    assert lines == 1
+    assert await service.count("SELECT count(*) FROM pending_lines WHERE invoice_id IS NULL") == 0
+
+
 async def test_payments_from_camt054_partial_over_unknown_and_imported_twice(
     service: Billing,
 ) -> None:

@@ -199,6 +199,7 @@ async def test_a_list_is_priced_once_with_its_totals_and_correction_fee(
     }
     [fee] = await payloads(bootstrap, prefix + PricingFeeCharged.TOPIC)
     assert (fee["amount"], fee["row_count"], fee["article"]) == ("10.00", 1, "Art. 24")
+    assert totals["correction_fee_id"] == fee["fee_id"]  # billing invoices the two together
 
 
 async def test_a_faulty_list_is_never_priced(
