@@ -3,7 +3,9 @@
 1. Every contribution due is invoiced exactly once and equals the offline price of its row
    (`bvgconnect price`'s line function with the row's insured hours), corrections of earlier
    months included; every list whose rows the foundation had to correct carries the fee of
-   Art. 24 (CHF 10 a row), and no other list does.
+   Art. 24 (CHF 10 a row), and no other list does; the fee is on the invoice that bills the
+   list's month, or on an earlier one (a fee that waited 30 days for January's collective
+   invoice has one of its own), never on a later one.
 2. Every coverage period equals `bvgconnect coverage explain` of what the lists told; coverage
    found the missing follow-up exit after a reported interruption (Art. 5.2) for exactly the
    workers whose employer forgot it, wherever a later row of theirs let it see that.
@@ -174,6 +176,24 @@ async def _correction_fees(
                 )
     if wrong > 5:
         failures.append(f"… {wrong} lists' correction fees wrong in all")
+    # the fee rides on its month's invoice (billing waits for it), or on an earlier one when
+    # it waited 30 days for a collective invoice; never on a later one
+    late = await conn.fetch(
+        "SELECT f.employer_no, f.period FROM billing.pending_lines f "
+        "JOIN billing.periods p ON (p.employer_no, p.period) = (f.employer_no, f.period) "
+        "JOIN billing.invoices month ON month.invoice_id = p.invoice_id "
+        "LEFT JOIN billing.invoices fee ON fee.invoice_id = f.invoice_id "
+        "WHERE f.kind = 'fee' AND f.description LIKE 'Art. 24:%' "
+        "AND (fee.invoice_id IS NULL OR fee.sequence > month.sequence) "
+        "AND f.employer_no = ANY($1::int[]) ORDER BY 1, 2",
+        [e.employer_no for e in world.employers],
+    )
+    for r in late[:5]:
+        failures.append(
+            f"correction fee of {r['employer_no']} {r['period']}: billed after its month's invoice"
+        )
+    if len(late) > 5:
+        failures.append(f"… {len(late)} correction fees billed after their month's invoice")
     corrected_rows = sum(due.values(), Decimal(0)) / CORRECTION_FEE_PER_ROW
     summary["rows corrected by the foundation, fees (Art. 24)"] = (
         f"{corrected_rows:.0f}, CHF {sum(charged.values(), Decimal(0)):,.2f}"
