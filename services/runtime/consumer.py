@@ -240,8 +240,7 @@ class Consumer:
             # handler writes, and the logs) without the cost of a span per event.
             token = otel_context.attach(context)
             try:
-                for one in event.unpack() if self.subscription.per_row else [event]:
-                    await self.subscription.handler(uow, one)
+                await self._handle(uow, event)
             finally:
                 otel_context.detach(token)
             return
@@ -257,9 +256,13 @@ class Consumer:
                 "bvg.correlation_id": event.correlation_id,
             },
         ):
-            # a part of a list (`RowsEvent`): each of its rows
-            for one in event.unpack() if self.subscription.per_row else [event]:
-                await self.subscription.handler(uow, one)
+            await self._handle(uow, event)
+
+    async def _handle(self, uow: UnitOfWork, event: Envelope) -> None:
+        """The handler, given each row of a part of a list (`RowsEvent`) unless the
+        subscription takes it whole (`Subscription.per_row`)."""
+        for one in event.unpack() if self.subscription.per_row else [event]:
+            await self.subscription.handler(uow, one)
 
     def _context_of(self, record: ConsumerRecord[bytes, bytes]) -> otel_context.Context:
         """The trace context of the record's headers. Consecutive events of one cause (the

@@ -95,13 +95,11 @@ class UnitOfWork:
         default_factory=dict
     )
     _committed: list[Callable[[Metrics], None]] = field(default_factory=list)
-    #: Row events to be written as parts of their list (`RowsEvent`), by part, then id.
-    _parts: dict[tuple[type[RowsEvent], int, uuid.UUID, int], dict[uuid.UUID, Envelope]] = field(
-        default_factory=dict
-    )
-    _part_headers: dict[tuple[type[RowsEvent], int, uuid.UUID, int], str] = field(
-        default_factory=dict
-    )
+    #: Row events to be written as parts of their list (`RowsEvent`), by part: the trace
+    #: headers of the part's first row, and its rows by id.
+    _parts: dict[
+        tuple[type[RowsEvent], int, uuid.UUID, int], tuple[str, dict[uuid.UUID, Envelope]]
+    ] = field(default_factory=dict)
     _context: otel_context.Context | None = None
     _headers: str = "{}"
     #: Records the work's own spans (`span`); None when nothing exports spans.
@@ -188,11 +186,9 @@ class UnitOfWork:
             # list, whichever rows of it this transaction publishes; the first trace wins.
             p = event.payload
             key = (packed, event.employer_no, p.upload_id, part_of(p.row_no))
-            part = self._parts.get(key)
-            if part is None:
-                part = self._parts[key] = {}
-                self._part_headers[key] = self._headers
-            part.setdefault(event.event_id, event)
+            if key not in self._parts:
+                self._parts[key] = (self._headers, {})
+            self._parts[key][1].setdefault(event.event_id, event)
             return
         self._pending.append(
             (
@@ -271,10 +267,8 @@ class UnitOfWork:
         with an id derived from its list and part, so that publishing a part again (a
         redelivered cause) writes nothing new. Returns each part's row numbers."""
         parts, self._parts = self._parts, {}
-        headers, self._part_headers = self._part_headers, {}
         part_rows: dict[uuid.UUID, set[int]] = {}
-        for key, rows in parts.items():
-            model, _, upload_id, part_no = key
+        for (model, _, upload_id, part_no), (headers, rows) in parts.items():
             event = model.pack(
                 derived_event_id("parts", model.TOPIC, upload_id, part_no), list(rows.values())
             )
@@ -285,7 +279,7 @@ class UnitOfWork:
                     event.TOPIC,
                     event.partition_key(),
                     event.__pydantic_serializer__.to_json(event),
-                    headers[key],
+                    headers,
                 )
             )
         return part_rows
